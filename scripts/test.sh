@@ -12,6 +12,10 @@ step() { printf '\n==> test: %s\n' "$*" >&2; }
 
 step "installing prerequisites"
 scripts/common/bootstrap.sh
+if docker info >/dev/null 2>&1; then
+    # Path B's tests build and run the worker image when a Docker engine answers.
+    docker/local-prereqs.sh
+fi
 
 step "cargo fmt --check"
 cargo fmt --all --check

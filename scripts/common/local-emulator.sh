@@ -23,7 +23,8 @@ up)
     fi
     "$root/scripts/common/bootstrap.sh"
     mkdir -p "$dir"
-    MOTO_IAM_LOAD_MANAGED_POLICIES=true nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+    # The AMI catalogue holds Deep Learning AMI look-alikes so step-100 finds a GPU image.
+    MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_AMIS_PATH="$root/crates/testkit/fixtures/amis.json" nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
         >"$dir/moto.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do

@@ -185,9 +185,11 @@ pub fn worker_policy(scope: &Scope) -> Value {
         ),
         statement("ReadInputAudio", &["s3:GetObject"], vec![object("input/*")]),
         statement("WriteTranscripts", &["s3:PutObject"], vec![object("output/*")]),
-        statement("ReadWriteWorkerStatus", &["s3:GetObject", "s3:PutObject"], vec![object(
-            "status/*",
-        )]),
+        statement(
+            "ReadWriteWorkerStatus",
+            &["s3:GetObject", "s3:PutObject"],
+            vec![object("status/*")],
+        ),
         statement("ReadDeploymentBundles", &["s3:GetObject"], vec![object("bundles/*")]),
         with_condition(
             statement("ListWorkerPrefixes", &["s3:ListBucket"], vec![scope.bucket_arn()]),

@@ -6,13 +6,19 @@
 
 pub mod aws;
 pub mod cli;
+pub mod containers;
 pub mod deployment_path;
+pub mod docker;
 pub mod dotenv;
+#[cfg(feature = "ecr")]
+pub mod ecr;
+pub mod iam_policy;
 pub mod job;
 pub mod keys;
 pub mod logging;
 pub mod measurements;
 pub mod naming;
+pub mod registry;
 pub mod report;
 pub mod settings;
 pub mod tags;

@@ -30,6 +30,12 @@ pub fn venv_bin() -> PathBuf {
         .join("bin")
 }
 
+/// The AMI catalogue the emulator loads (`MOTO_AMIS_PATH`): Deep Learning AMI look-alikes, so
+/// the AMI look-up by owner and name finds an image as it would in a real region.
+pub fn amis_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/amis.json")
+}
+
 /// A moto server owned by one test; stopped when dropped.
 #[derive(Debug)]
 pub struct Emulator {
@@ -59,6 +65,7 @@ impl Emulator {
             let child = Command::new(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .env("MOTO_AMIS_PATH", amis_fixture())
                 .env("AWS_ACCESS_KEY_ID", "test")
                 .env("AWS_SECRET_ACCESS_KEY", "test")
                 .stdin(Stdio::null())

@@ -103,8 +103,10 @@ pub fn canonical(value: &Value) -> String {
         Value::Object(map) => {
             let sorted: BTreeMap<&String, String> =
                 map.iter().map(|(k, v)| (k, canonical(v))).collect();
-            let fields: Vec<String> =
-                sorted.iter().map(|(k, v)| format!("{}:{v}", Value::String((*k).clone()))).collect();
+            let fields: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", Value::String((*k).clone())))
+                .collect();
             format!("{{{}}}", fields.join(","))
         }
         Value::Array(items) => {
@@ -156,7 +158,9 @@ impl Difference {
     /// The `Sid` concerned, if any.
     pub fn sid(&self) -> Option<&str> {
         match self {
-            Self::Missing { sid } | Self::Extra { sid, .. } | Self::Changed { sid, .. } => Some(sid),
+            Self::Missing { sid } | Self::Extra { sid, .. } | Self::Changed { sid, .. } => {
+                Some(sid)
+            }
             Self::Field { .. } => None,
         }
     }
@@ -244,7 +248,27 @@ fn grants(statement: &Value) -> String {
     let effect = statement.get("Effect").and_then(Value::as_str).unwrap_or("?");
     let actions = [list("Action"), list("NotAction")].concat().join(", ");
     let resources = [list("Resource"), list("NotResource")].concat().join(", ");
-    format!("{effect} {actions} on {resources}")
+    let mut text = format!("{effect} {actions}");
+    if let Some(principal) = statement.get("Principal") {
+        text.push_str(&format!(" to {}", principals(principal)));
+    }
+    if !resources.is_empty() {
+        text.push_str(&format!(" on {resources}"));
+    }
+    text
+}
+
+/// `Service ec2.amazonaws.com, lambda.amazonaws.com` for a normalized `Principal`.
+fn principals(principal: &Value) -> String {
+    let Some(kinds) = principal.as_object() else { return canonical(principal) };
+    let named = kinds.iter().map(|(kind, names)| {
+        let names = names.as_array().map_or_else(
+            || canonical(names),
+            |n| n.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
+        );
+        format!("{kind} {names}")
+    });
+    named.collect::<Vec<_>>().join("; ")
 }
 
 fn field_differences(expected: &Value, actual: &Value) -> Vec<String> {
@@ -275,7 +299,8 @@ fn list_difference(name: &str, expected: &[Value], actual: &[Value]) -> String {
     let have: BTreeSet<String> = actual.iter().map(text).collect();
     let missing: Vec<&String> = want.difference(&have).collect();
     let extra: Vec<&String> = have.difference(&want).collect();
-    let join = |items: Vec<&String>| items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let join =
+        |items: Vec<&String>| items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
     let mut parts = Vec::new();
     if !missing.is_empty() {
         parts.push(format!("missing {}", join(missing)));

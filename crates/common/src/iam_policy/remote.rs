@@ -21,7 +21,8 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn iam_context(self, context: impl FnOnce() -> String) -> anyhow::Result<T> {
-        let denied = self.as_ref().err().is_some_and(|e| super::is_access_denied(crate::aws::error_code(e)));
+        let denied =
+            self.as_ref().err().is_some_and(|e| super::is_access_denied(crate::aws::error_code(e)));
         let result = self.aws_context(context);
         if denied { result.hint(super::access_denied_hint()) } else { result }
     }
@@ -76,8 +77,9 @@ pub async fn default_document(iam: &Client, arn: &str, policy: &Policy) -> anyho
 /// The trust policy of `role`.
 pub fn trust_document(role: &Role) -> anyhow::Result<Value> {
     let text = role.assume_role_policy_document().unwrap_or_default();
-    super::document::decode(text)
-        .map_err(|e| e.context(format!("cannot read the trust policy of role `{}`", role.role_name())))
+    super::document::decode(text).map_err(|e| {
+        e.context(format!("cannot read the trust policy of role `{}`", role.role_name()))
+    })
 }
 
 /// ARNs of the managed policies attached to role `name`.
@@ -113,7 +115,11 @@ pub fn iam_tags(pairs: &[(String, String)]) -> anyhow::Result<Vec<Tag>> {
     pairs
         .iter()
         .map(|(key, value)| {
-            Tag::builder().key(key).value(value).build().map_err(|e| anyhow::anyhow!("bad tag `{key}`: {e}"))
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| anyhow::anyhow!("bad tag `{key}`: {e}"))
         })
         .collect()
 }

@@ -151,7 +151,10 @@ async fn check_credentials(report: &mut Report, ctx: &Context, settings: &Settin
             report.item(
                 Mark::Problem,
                 "AWS_ACCOUNT_ID",
-                format!("is missing (credentials belong to {account}); fix: run step-000 or set AWS_ACCOUNT_ID={account}"),
+                format!(
+                    "is missing (credentials belong to {account}); \
+                     fix: run step-000 or set AWS_ACCOUNT_ID={account}"
+                ),
             );
         }
         (Ok((account, arn)), Some(expected)) if &account != expected => {

@@ -1,0 +1,182 @@
+//! One job: input, decode, engine, outputs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::Utc;
+use common::job::{JobMessage, OutputFormat, Transcript};
+
+use crate::audio;
+use crate::aws::{self, Clients, InputError};
+use crate::config::WorkerConfig;
+use crate::engine::{Engine, EngineError, Request};
+
+/// How a job ended, when it did not succeed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Will never succeed: to the dead-letter queue with this reason.
+    Permanent(String),
+    /// May succeed later: release the message after the retry delay.
+    Transient(anyhow::Error),
+    /// The engine process died: release at once and restart it.
+    EngineCrashed(String),
+}
+
+/// What a finished job produced.
+#[derive(Debug)]
+pub struct Done {
+    /// The output addresses.
+    pub outputs: Vec<String>,
+    /// Whether no speech was found.
+    pub no_speech: bool,
+}
+
+/// Input, decode, engine and outputs for `job`, in a temporary folder removed afterwards.
+pub async fn process(
+    config: &WorkerConfig,
+    clients: &Clients,
+    engine: &mut Engine,
+    job: &JobMessage,
+    hf_token: Option<&str>,
+) -> Result<Done, Failure> {
+    let mut timings = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let input = &job.s3_input_path;
+
+    let size = aws::head_input(&clients.s3, input).await.map_err(|e| match e {
+        InputError::Permanent(reason) => Failure::Permanent(reason),
+        InputError::Transient(error) => Failure::Transient(error),
+    })?;
+    let scratch = tempfile::Builder::new()
+        .prefix("transcription-job-")
+        .tempdir_in(&config.work_dir)
+        .map_err(|e| Failure::Transient(anyhow::anyhow!("failed to make a scratch folder: {e}")))?;
+    ensure_space(scratch.path(), size).await?;
+
+    let started = Instant::now();
+    let local = scratch.path().join("input");
+    aws::download(&clients.s3, input, &local).await.map_err(Failure::Transient)?;
+    timings.insert("download".to_string(), Some(secs(started)));
+
+    let started = Instant::now();
+    let probe = audio::probe(&local).await.map_err(|why| cannot_decode(&why))?;
+    timings.insert("probe".to_string(), Some(secs(started)));
+    let started = Instant::now();
+    let wav = scratch.path().join("audio-16k-mono.wav");
+    let decoded = audio::decode(&local, &wav)
+        .await
+        .map_err(|why| cannot_decode(&format!("{why}; {}", probe.summary())))?;
+    timings.insert("decode".to_string(), Some(secs(started)));
+    if decoded <= 0.0 {
+        return Err(cannot_decode(&format!("decoded audio is empty; {}", probe.summary())));
+    }
+    if let Some(claimed) = probe.duration.filter(|c| *c > decoded + 1.0 && decoded < c * 0.95) {
+        let warning = format!(
+            "input looks truncated: decoded {decoded:.1} s of the {claimed:.1} s the container claims"
+        );
+        tracing::warn!(job = %job.job_id, "{warning}");
+        warnings.push(warning);
+    }
+
+    let language = job.language.as_deref().or(config.settings.worker.language.as_deref());
+    let diarize = job.diarize || config.settings.worker.diarize;
+    let request = Request {
+        id: &job.job_id,
+        audio: &wav,
+        language,
+        word_timestamps: true,
+        diarize,
+        hf_token: if diarize { hf_token } else { None },
+    };
+    let reply = engine.transcribe(&request).await.map_err(engine_failure)?;
+    timings.extend(reply.timings.iter().map(|(k, v)| (k.clone(), *v)));
+
+    let segments: Vec<_> =
+        reply.segments.into_iter().filter(|s| !s.text.trim().is_empty()).collect();
+    let transcript = Transcript {
+        job_id: job.job_id.clone(),
+        input: input.to_string(),
+        language: reply.language,
+        duration_seconds: reply.duration.unwrap_or(decoded),
+        no_speech: reply.no_speech || segments.is_empty(),
+        segments,
+        timings,
+        model: config.engine.model.clone(),
+        engine: if reply.backend.is_empty() {
+            config.engine.backend.clone()
+        } else {
+            reply.backend
+        },
+        worker_id: config.worker_id.clone(),
+        worker_version: crate::VERSION.to_string(),
+        created_at: Utc::now(),
+        warnings,
+    };
+    let outputs =
+        write_outputs(clients, job, transcript.clone()).await.map_err(Failure::Transient)?;
+    Ok(Done { outputs, no_speech: transcript.no_speech })
+}
+
+/// Writes every requested format; JSON last, with the upload time, so its presence means done.
+async fn write_outputs(
+    clients: &Clients,
+    job: &JobMessage,
+    mut transcript: Transcript,
+) -> anyhow::Result<Vec<String>> {
+    let started = Instant::now();
+    let mut outputs = Vec::new();
+    for format in job.formats().into_iter().filter(|f| *f != OutputFormat::Json) {
+        let target = job.output(format);
+        aws::put(
+            &clients.s3,
+            &target,
+            transcript.render(format).into_bytes(),
+            format.content_type(),
+        )
+        .await?;
+        outputs.push(target.to_string());
+    }
+    transcript.timings.insert("upload".to_string(), Some(secs(started)));
+    let target = job.output(OutputFormat::Json);
+    let json = transcript.render(OutputFormat::Json).into_bytes();
+    aws::put(&clients.s3, &target, json, OutputFormat::Json.content_type()).await?;
+    outputs.insert(0, target.to_string());
+    Ok(outputs)
+}
+
+async fn ensure_space(dir: &Path, size: u64) -> Result<(), Failure> {
+    // The download plus its decoded copy (16 kHz 16-bit mono is ~1.9 MB per minute).
+    let needed = size.saturating_mul(2).saturating_add(256 * 1024 * 1024);
+    match audio::free_bytes(dir).await {
+        Some(free) if free < needed => Err(Failure::Transient(anyhow::anyhow!(
+            "not enough disk space in `{}`: {} MiB free, {} MiB needed",
+            dir.display(),
+            free / 1_048_576,
+            needed / 1_048_576
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn cannot_decode(why: &str) -> Failure {
+    Failure::Permanent(format!("cannot decode input: {why}"))
+}
+
+fn engine_failure(error: EngineError) -> Failure {
+    match error {
+        EngineError::Crashed(how) => Failure::EngineCrashed(how),
+        EngineError::Failed { kind, message } if kind == "bad_input" => {
+            Failure::Permanent(format!("the engine cannot read the audio: {message}"))
+        }
+        EngineError::Failed { kind, message } if kind == "oom" => {
+            Failure::Permanent(format!("gpu_oom: {message}"))
+        }
+        EngineError::Io(what) => Failure::EngineCrashed(what),
+        other => Failure::Transient(other.into()),
+    }
+}
+
+fn secs(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+}
