@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 S := ./scripts
 
-.PHONY: help demo test lint fmt local-up local-down common traditional docker bench-worker migrate terminate-workers destroy clean-local
+.PHONY: help demo test lint fmt local-up local-down common traditional docker bench migrate terminate-workers destroy clean-local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,8 +45,10 @@ traditional: ## Path A after `make common`: EC2 settings, bundle, spot worker, h
 	$(S)/step-125-check-worker-health.sh --wait --timeout 900
 	$(S)/step-135-test-complete-workflow.sh
 
-docker: ## Path B after `make common`: ECR, image build and push, worker container, health, end-to-end test
+docker: ## Path B after `make common`: EC2 settings, ECR, image build and push, worker container, health, end-to-end test
 	./docker/local-prereqs.sh
+	$(S)/step-100-setup-ec2-configuration.sh
+	$(S)/step-101-validate-ec2-configuration.sh
 	$(S)/step-200-setup-docker-prerequisites.sh
 	$(S)/step-201-validate-docker-setup.sh
 	$(S)/step-210-build-worker-image.sh
@@ -55,9 +57,8 @@ docker: ## Path B after `make common`: ECR, image build and push, worker contain
 	$(S)/step-225-check-docker-health.sh --wait --timeout 900
 	$(S)/step-235-test-docker-workflow.sh
 
-bench-worker: ## Worker throughput against the bare engine (10 copies of the sample)
-	./scripts/common/bootstrap.sh
-	cargo run -q -p transcription-worker --example throughput -- 10
+bench: ## Benchmarks against their references (not tests): worker throughput, setup speed, footprint, cost
+	./bench/run.sh
 
 migrate: ## Move Path A to Path B (step-290); ROLLBACK=1 returns to Path A
 	$(S)/step-290-migrate-traditional-to-docker.sh $(if $(ROLLBACK),--rollback)

@@ -24,7 +24,8 @@ if [[ -f .env ]]; then
     fi
 else
     say "writing .env for the local emulator"
-    "$S/step-000-setup-configuration.sh" --local --yes
+    "$S/step-000-setup-configuration.sh" --local --yes \
+        --endpoint "http://127.0.0.1:${FLEET_EMULATOR_PORT:-4566}"
 fi
 
 path=${FLEET_DEMO_PATH:-}

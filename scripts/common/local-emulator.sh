@@ -6,7 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 venv=${FLEET_VENV:-$root/.venv}
 port=${FLEET_EMULATOR_PORT:-4566}
 dir=$root/.local/emulator
-pidfile=$dir/moto.pid
+pidfile=$dir/moto-$port.pid
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 answers() { "$venv/bin/python" - "$port" <<'PY' >/dev/null 2>&1
@@ -22,21 +22,26 @@ up)
         exit 0
     fi
     "$root/scripts/common/bootstrap.sh"
+    if answers; then
+        echo "error: something else already answers on 127.0.0.1:$port" >&2
+        echo "hint: stop it, or pick another port: FLEET_EMULATOR_PORT=4577 make local-up" >&2
+        exit 1
+    fi
     mkdir -p "$dir"
     # The AMI catalogue holds Deep Learning AMI look-alikes so step-100 finds a GPU image.
     MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_AMIS_PATH="$root/crates/testkit/fixtures/amis.json" nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
-        >"$dir/moto.log" 2>&1 &
+        >"$dir/moto-$port.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
         if answers; then
-            echo "emulator running on http://127.0.0.1:$port (pid $(cat "$pidfile"), log $dir/moto.log)"
+            echo "emulator running on http://127.0.0.1:$port (pid $(cat "$pidfile"), log $dir/moto-$port.log)"
             exit 0
         fi
         running || break
         sleep 0.1
     done
-    echo "error: the emulator did not start; see $dir/moto.log" >&2
-    tail -n 20 "$dir/moto.log" >&2 || true
+    echo "error: the emulator did not start; see $dir/moto-$port.log" >&2
+    tail -n 20 "$dir/moto-$port.log" >&2 || true
     exit 1
     ;;
 down)

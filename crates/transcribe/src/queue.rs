@@ -64,11 +64,16 @@ pub async fn show(fleet: &Fleet, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// Moves up to `count` messages from the DLQ back to the job queue: send, then delete.
+///
+/// Only the messages waiting when it starts are moved: a job that fails again at once comes
+/// back to the DLQ during the redrive and must not be moved a second time.
 pub async fn redrive(fleet: &Fleet, args: RedriveArgs, report: &mut Report) -> anyhow::Result<()> {
     let (queue_url, dlq_url) = (fleet.queue_url()?, fleet.dlq_url()?);
+    let waiting = u32::try_from(depth(fleet, dlq_url).await?.waiting).unwrap_or(u32::MAX);
+    let limit = args.count.min(waiting);
     let mut moved = 0u32;
-    while moved < args.count {
-        let batch = (args.count - moved).min(10) as i32;
+    while moved < limit {
+        let batch = (limit - moved).min(10) as i32;
         let out = fleet
             .sqs
             .receive_message()

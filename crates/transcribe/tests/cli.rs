@@ -210,6 +210,11 @@ async fn queue_shows_depths_and_redrive_moves_the_requested_count_back() {
     let queue = fx.run(Command::Queue).await.expect("queue");
     assert_eq!(queue.data["queue"]["waiting"], 3);
     assert_eq!(queue.data["dead_letter_queue"]["waiting"], 1);
+
+    // A count above the DLQ's depth moves what was there at the start, and no more: a job
+    // that a worker dead-letters again during the redrive is not moved twice.
+    let redrive = fx.run(Command::Redrive(RedriveArgs { count: 100 })).await.expect("redrive");
+    assert_eq!(redrive.data["moved"], 1);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The worker's SQS and S3 calls.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -36,11 +37,43 @@ impl Clients {
         let sqs_config = common::aws::sdk_config(settings, &config.env, &long_poll).await;
         let shared =
             common::aws::sdk_config(settings, &config.env, &ClientOptions::default()).await;
-        Self {
-            sqs: sqs::Client::new(&sqs_config),
-            s3: common::aws::s3_client(&shared, settings),
-            ssm: ssm::Client::new(&shared),
-        }
+        let sqs = sqs::Client::from_conf(
+            sqs::config::Builder::from(&sqs_config).interceptor(CountCalls(&SQS_CALLS)).build(),
+        );
+        let s3 = common::aws::s3_client(&shared, settings);
+        let s3 = s3::Client::from_conf(
+            s3.config().to_builder().interceptor(CountCalls(&S3_CALLS)).build(),
+        );
+        Self { sqs, s3, ssm: ssm::Client::new(&shared) }
+    }
+}
+
+/// SQS operations this process's workers started (not counting retries); for the benchmarks.
+static SQS_CALLS: AtomicU64 = AtomicU64::new(0);
+/// S3 operations this process's workers started (not counting retries); for the benchmarks.
+static S3_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// SQS and S3 operations started so far by the workers in this process.
+pub fn api_calls() -> (u64, u64) {
+    (SQS_CALLS.load(Ordering::Relaxed), S3_CALLS.load(Ordering::Relaxed))
+}
+
+/// Counts every operation a client starts.
+#[derive(Debug)]
+struct CountCalls(&'static AtomicU64);
+
+impl sqs::config::Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "CountCalls"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &sqs::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _config: &mut sqs::config::ConfigBag,
+    ) -> Result<(), sqs::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -130,17 +163,27 @@ pub async fn put_json<T: serde::Serialize>(
     put(s3, &S3Uri::new(bucket, key), body, "application/json").await
 }
 
-/// Receives at most one message, long-polling for `wait` seconds.
+/// Receives at most one message, long-polling for the configured wait.
 pub async fn receive(
     config: &WorkerConfig,
     sqs: &sqs::Client,
     queue_url: &str,
 ) -> anyhow::Result<Option<Message>> {
+    receive_within(config, sqs, queue_url, config.settings.queue.wait_seconds).await
+}
+
+/// Receives at most one message, waiting up to `wait` seconds (0: only what is there now).
+pub async fn receive_within(
+    config: &WorkerConfig,
+    sqs: &sqs::Client,
+    queue_url: &str,
+    wait: u32,
+) -> anyhow::Result<Option<Message>> {
     let out = sqs
         .receive_message()
         .queue_url(queue_url)
         .max_number_of_messages(1)
-        .wait_time_seconds(config.settings.queue.wait_seconds as i32)
+        .wait_time_seconds(wait as i32)
         .visibility_timeout(config.visibility_timeout() as i32)
         .message_system_attribute_names(
             sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,

@@ -31,6 +31,7 @@ mod process;
 mod run;
 mod status;
 
+pub use aws::api_calls;
 pub use config::{EngineCommand, WorkerConfig};
 pub use run::{EngineUnusable, Outcome, Shutdown, StopReason, run_worker};
 

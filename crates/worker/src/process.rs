@@ -1,7 +1,7 @@
-//! One job: input, decode, engine, outputs.
+//! One job: input, decode ([`prepare`]), then engine and outputs ([`transcribe`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -32,14 +32,24 @@ pub struct Done {
     pub no_speech: bool,
 }
 
-/// Input, decode, engine and outputs for `job`, in a temporary folder removed afterwards.
-pub async fn process(
+/// A job's input downloaded, probed and decoded: all the engine needs, in a scratch folder
+/// removed when this is dropped.
+#[derive(Debug)]
+pub struct Prepared {
+    scratch: tempfile::TempDir,
+    wav: PathBuf,
+    decoded: f64,
+    timings: BTreeMap<String, Option<f64>>,
+    warnings: Vec<String>,
+}
+
+/// Everything before the engine: head, download, probe, decode. Needs no engine, so the
+/// worker runs it for the next job while the engine works on the current one.
+pub async fn prepare(
     config: &WorkerConfig,
     clients: &Clients,
-    engine: &mut Engine,
     job: &JobMessage,
-    hf_token: Option<&str>,
-) -> Result<Done, Failure> {
+) -> Result<Prepared, Failure> {
     let mut timings = BTreeMap::new();
     let mut warnings = Vec::new();
     let input = &job.s3_input_path;
@@ -78,7 +88,22 @@ pub async fn process(
         tracing::warn!(job = %job.job_id, "{warning}");
         warnings.push(warning);
     }
+    // The original is no longer needed; only the decoded copy waits for the engine.
+    let _ = tokio::fs::remove_file(&local).await;
+    Ok(Prepared { scratch, wav, decoded, timings, warnings })
+}
 
+/// The engine and the outputs for a [`prepare`]d job.
+pub async fn transcribe(
+    config: &WorkerConfig,
+    clients: &Clients,
+    engine: &mut Engine,
+    job: &JobMessage,
+    prepared: Prepared,
+    hf_token: Option<&str>,
+) -> Result<Done, Failure> {
+    let Prepared { scratch, wav, decoded, mut timings, warnings } = prepared;
+    let input = &job.s3_input_path;
     let language = job.language.as_deref().or(config.settings.worker.language.as_deref());
     let diarize = job.diarize || config.settings.worker.diarize;
     let request = Request {
@@ -89,8 +114,11 @@ pub async fn process(
         diarize,
         hf_token: if diarize { hf_token } else { None },
     };
+    let started = Instant::now();
     let reply = engine.transcribe(&request).await.map_err(engine_failure)?;
+    timings.insert("engine_call".to_string(), Some(secs(started)));
     timings.extend(reply.timings.iter().map(|(k, v)| (k.clone(), *v)));
+    drop(scratch);
 
     let segments: Vec<_> =
         reply.segments.into_iter().filter(|s| !s.text.trim().is_empty()).collect();
@@ -125,18 +153,23 @@ async fn write_outputs(
     mut transcript: Transcript,
 ) -> anyhow::Result<Vec<String>> {
     let started = Instant::now();
-    let mut outputs = Vec::new();
-    for format in job.formats().into_iter().filter(|f| *f != OutputFormat::Json) {
-        let target = job.output(format);
-        aws::put(
-            &clients.s3,
-            &target,
-            transcript.render(format).into_bytes(),
-            format.content_type(),
-        )
-        .await?;
-        outputs.push(target.to_string());
+    let mut uploads = tokio::task::JoinSet::new();
+    let formats = job.formats().into_iter().filter(|f| *f != OutputFormat::Json);
+    for (index, format) in formats.enumerate() {
+        let (s3, target) = (clients.s3.clone(), job.output(format));
+        let body = transcript.render(format).into_bytes();
+        uploads.spawn(async move {
+            let put = aws::put(&s3, &target, body, format.content_type()).await;
+            put.map(|()| (index, target.to_string()))
+        });
     }
+    // The other formats go up together; JSON waits for all of them.
+    let mut outputs = Vec::new();
+    while let Some(done) = uploads.join_next().await {
+        outputs.push(done.map_err(|e| anyhow::anyhow!("an output upload stopped: {e}"))??);
+    }
+    outputs.sort();
+    let mut outputs: Vec<String> = outputs.into_iter().map(|(_, target)| target).collect();
     transcript.timings.insert("upload".to_string(), Some(secs(started)));
     let target = job.output(OutputFormat::Json);
     let json = transcript.render(OutputFormat::Json).into_bytes();

@@ -15,7 +15,7 @@ use crate::aws::{self, Clients};
 use crate::config::WorkerConfig;
 use crate::engine::{Engine, Request};
 use crate::imds::NoticePoller;
-use crate::process::{self, Failure};
+use crate::process::{self, Failure, Prepared};
 use crate::status::StatusBoard;
 
 /// SQS counts a message's visibility from when it was received, up to 12 hours.
@@ -170,8 +170,10 @@ pub async fn run_worker(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Res
         shutdown,
         queue_url,
         hf_token: None,
+        next: None,
     };
     let result = worker.poll().await;
+    worker.release_prefetched().await;
     if let Some(engine) = worker.engine.take() {
         engine.shutdown().await;
     }
@@ -192,6 +194,18 @@ struct Worker {
     shutdown: Shutdown,
     queue_url: String,
     hf_token: Option<String>,
+    /// The next job, received and made ready while the engine worked on the one before.
+    next: Option<Prefetched>,
+}
+
+/// A job received while the engine works on the one before it, its input already downloaded
+/// and decoded, so the engine never waits on the network while jobs are queued.
+struct Prefetched {
+    message: Message,
+    /// Keeps the message hidden until its turn comes (C11).
+    heartbeat: TaskGuard,
+    /// `None` when the body is not a job: `handle` sends it to the DLQ in its turn.
+    prepared: Option<Result<Prepared, Failure>>,
 }
 
 impl Worker {
@@ -201,6 +215,12 @@ impl Worker {
         loop {
             if let Some(reason) = self.shutdown.reason() {
                 return Ok(Outcome::Stopped(reason));
+            }
+            if let Some(next) = self.next.take() {
+                let message = next.message.clone();
+                self.handle(message, Some(next)).await?;
+                last_work = Instant::now();
+                continue;
             }
             if self.config.idle_timeout.is_some_and(|limit| last_work.elapsed() >= limit) {
                 tracing::info!(
@@ -218,7 +238,7 @@ impl Worker {
             match received {
                 Ok(Some(message)) => {
                     failures = 0;
-                    self.handle(message).await?;
+                    self.handle(message, None).await?;
                     last_work = Instant::now();
                 }
                 Ok(None) => failures = 0,
@@ -235,7 +255,7 @@ impl Worker {
         }
     }
 
-    async fn handle(&mut self, message: Message) -> anyhow::Result<()> {
+    async fn handle(&mut self, message: Message, ready: Option<Prefetched>) -> anyhow::Result<()> {
         let body = message.body().unwrap_or_default();
         let job = match JobMessage::parse(body) {
             Ok(job) => job,
@@ -249,16 +269,20 @@ impl Worker {
             }
         };
         let receipt = message.receipt_handle().unwrap_or_default().to_string();
-        tracing::info!(job = %job.job_id, input = %job.s3_input_path, "job started");
-        self.board.set(WorkerState::Busy, Some(&job.job_id)).await;
-        self.record(&job, JobState::Running, |_| {}).await;
-
-        let _heartbeat = TaskGuard(tokio::spawn(heartbeat(
-            self.clients.sqs.clone(),
-            self.queue_url.clone(),
-            receipt.clone(),
-            self.config.visibility_timeout(),
-        )));
+        let prefetched = ready.is_some();
+        tracing::info!(job = %job.job_id, input = %job.s3_input_path, prefetched, "job started");
+        let (_heartbeat, prepared) = match ready {
+            Some(Prefetched { heartbeat, prepared, .. }) => (heartbeat, prepared),
+            None => {
+                let beat = heartbeat(
+                    self.clients.sqs.clone(),
+                    self.queue_url.clone(),
+                    receipt.clone(),
+                    self.config.visibility_timeout(),
+                );
+                (TaskGuard(tokio::spawn(beat)), None)
+            }
+        };
         let token = match self.hf_token_for(&job).await {
             Ok(token) => token,
             Err(e) => {
@@ -268,28 +292,67 @@ impl Worker {
             }
         };
         let Some(engine) = self.engine.as_mut() else { anyhow::bail!("the engine is not running") };
+        let (config, clients, board, shutdown) =
+            (&self.config, &self.clients, &self.board, &self.shutdown);
+        let announce = async {
+            tokio::join!(
+                board.set(WorkerState::Busy, Some(&job.job_id)),
+                record(config, clients, &job, JobState::Running, |_| {}),
+            );
+        };
+        // Once this job's input is ready, the next one is received and made ready while the
+        // engine works on this one.
+        let (input_ready, next_may_start) = tokio::sync::oneshot::channel::<()>();
+        let work = async {
+            let prepared = match prepared {
+                Some(prepared) => prepared,
+                None => process::prepare(config, clients, &job).await,
+            };
+            let _ = input_ready.send(());
+            match prepared {
+                Ok(prepared) => {
+                    process::transcribe(config, clients, engine, &job, prepared, token.as_deref())
+                        .await
+                }
+                Err(failure) => Err(failure),
+            }
+        };
+        let in_hand = std::sync::Mutex::new(None);
+        let next = async {
+            if next_may_start.await.is_err() || shutdown.reason().is_some() {
+                return None;
+            }
+            prefetch(config, clients, &self.queue_url, &in_hand).await
+        };
         let result = tokio::select! {
-            result = process::process(&self.config, &self.clients, engine, &job, token.as_deref()) => {
+            (result, next, ()) = async { tokio::join!(work, next, announce) } => {
+                self.next = next;
                 result
             }
             reason = self.shutdown.stop_requested() => {
-                // The engine is mid-request: stop it rather than wait; the job goes back at once.
+                // The engine is mid-request: stop it rather than wait; the job goes back at once,
+                // and so does a next job already received.
                 self.engine = None;
+                let prefetched = in_hand.lock().ok().and_then(|mut receipt| receipt.take());
+                if let Some(prefetched) = prefetched {
+                    self.release_now(&prefetched).await;
+                }
                 return self.release(&job, &receipt, 0, &format!("released on {reason}")).await;
             }
         };
         drop(_heartbeat);
         match result {
             Ok(done) => {
-                aws::delete(&self.clients.sqs, &self.queue_url, &receipt).await?;
                 tracing::info!(job = %job.job_id, no_speech = done.no_speech, "job done");
-                self.record(&job, JobState::Done, |r| r.outputs = done.outputs).await;
-                self.board
-                    .update(|s| {
+                let (deleted, (), ()) = tokio::join!(
+                    aws::delete(&self.clients.sqs, &self.queue_url, &receipt),
+                    self.record(&job, JobState::Done, |r| r.outputs = done.outputs),
+                    self.board.update(|s| {
                         (s.jobs_done, s.state, s.current_job) =
                             (s.jobs_done + 1, WorkerState::Idle, None)
-                    })
-                    .await;
+                    }),
+                );
+                deleted?;
             }
             Err(Failure::Permanent(reason)) => {
                 tracing::warn!(job = %job.job_id, "job failed permanently: {reason}");
@@ -344,12 +407,20 @@ impl Worker {
     }
 
     async fn record(&self, job: &JobMessage, state: JobState, change: impl FnOnce(&mut JobRecord)) {
-        let mut record = JobRecord::new(job, state, Some(&self.config.worker_id));
-        change(&mut record);
-        let key = job_record_key(&job.job_id);
-        if let Err(e) =
-            aws::put_json(&self.clients.s3, &self.config.settings.bucket, &key, &record).await
-        {
+        record(&self.config, &self.clients, job, state, change).await;
+    }
+
+    /// Puts a prefetched job back on the queue at once: it never started.
+    async fn release_prefetched(&mut self) {
+        if let Some(next) = self.next.take() {
+            drop(next.heartbeat);
+            self.release_now(next.message.receipt_handle().unwrap_or_default()).await;
+        }
+    }
+
+    async fn release_now(&self, receipt: &str) {
+        tracing::info!("prefetched job released to the queue");
+        if let Err(e) = aws::set_visibility(&self.clients.sqs, &self.queue_url, receipt, 0).await {
             tracing::warn!("{e:#}");
         }
     }
@@ -370,6 +441,52 @@ impl Worker {
         }
         Ok(self.hf_token.clone())
     }
+}
+
+/// Writes the job's record in `state`.
+async fn record(
+    config: &WorkerConfig,
+    clients: &Clients,
+    job: &JobMessage,
+    state: JobState,
+    change: impl FnOnce(&mut JobRecord),
+) {
+    let mut record = JobRecord::new(job, state, Some(&config.worker_id));
+    change(&mut record);
+    let key = job_record_key(&job.job_id);
+    if let Err(e) = aws::put_json(&clients.s3, &config.settings.bucket, &key, &record).await {
+        tracing::warn!("{e:#}");
+    }
+}
+
+/// Receives the next job only if one is waiting now (no long poll), keeps it hidden with its
+/// own heartbeat, and downloads, probes and decodes it. Its receipt goes into `in_hand` as
+/// soon as it is received, so a stop mid-way can release it.
+async fn prefetch(
+    config: &WorkerConfig,
+    clients: &Clients,
+    queue_url: &str,
+    in_hand: &std::sync::Mutex<Option<String>>,
+) -> Option<Prefetched> {
+    let message = match aws::receive_within(config, &clients.sqs, queue_url, 0).await {
+        Ok(message) => message?,
+        Err(e) => {
+            tracing::debug!("no prefetch: {e:#}");
+            return None;
+        }
+    };
+    let receipt = message.receipt_handle().unwrap_or_default().to_string();
+    if let Ok(mut slot) = in_hand.lock() {
+        *slot = Some(receipt.clone());
+    }
+    let beat =
+        heartbeat(clients.sqs.clone(), queue_url.to_string(), receipt, config.visibility_timeout());
+    let heartbeat = TaskGuard(tokio::spawn(beat));
+    let prepared = match JobMessage::parse(message.body().unwrap_or_default()) {
+        Ok(job) => Some(process::prepare(config, clients, &job).await),
+        Err(_) => None,
+    };
+    Some(Prefetched { message, heartbeat, prepared })
 }
 
 trait IntoSeconds {

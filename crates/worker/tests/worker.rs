@@ -413,3 +413,32 @@ async fn an_idle_worker_exits_after_the_idle_timeout() {
     let status = deployment.worker_status("w-idle").await.expect("status");
     assert_eq!(status.reason.as_deref(), Some("idle timeout"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c11_c24_a_prefetched_job_is_released_at_once_on_shutdown() {
+    // Visibility 120 s: only an explicit release (visibility 0) brings the jobs back quickly.
+    let deployment = Deployment::start("prefetch", 120).await;
+    let dir = tempfile::tempdir().expect("dir");
+    deployment.submit("first", &long_sample(dir.path(), 4), "input/first.wav").await;
+    deployment.submit("second", &sample(), "input/second.wav").await;
+    let (shutdown, worker) = spawn_worker(deployment.worker_config("w-prefetch"));
+    wait_for("the first job to run", JOB_LIMIT, || async {
+        deployment.job_state("first").await.filter(|s| s == "running")
+    })
+    .await;
+    wait_for("the second job to be prefetched", Duration::from_secs(10), || async {
+        (deployment.queue_depth(deployment.queue_url()).await == (0, 2)).then_some(())
+    })
+    .await;
+    assert_eq!(deployment.job_state("second").await, None, "a prefetched job must not start");
+
+    let stopped = Instant::now();
+    assert_eq!(stop(shutdown, worker).await, Outcome::Stopped(StopReason::Signal));
+    wait_for("both jobs back on the queue", Duration::from_secs(5), || async {
+        (deployment.queue_depth(deployment.queue_url()).await == (2, 0)).then_some(())
+    })
+    .await;
+    assert!(stopped.elapsed() < Duration::from_secs(5));
+    assert_eq!(deployment.job_state("first").await.as_deref(), Some("queued"));
+    assert!(deployment.keys("output/").await.is_empty(), "no job may finish after the stop");
+}

@@ -52,18 +52,23 @@ pub async fn run_with(
     let dlq =
         check_queue(clients, &settings.queue.dlq_name, &desired::dlq_attributes(), &mut report)
             .await?;
-    if let Some((url, attributes)) = &dlq {
-        let arn = attributes.get(&QueueAttributeName::QueueArn).cloned().unwrap_or_default();
-        check_env(&mut report, "DLQ_URL", settings.queue.dlq_url.as_deref(), url);
-        check_env(&mut report, "DLQ_ARN", settings.queue.dlq_arn.as_deref(), &arn);
-        let wanted = desired::job_attributes(settings, &arn);
-        if let Some((url, attributes)) =
-            check_queue(clients, &settings.queue.name, &wanted, &mut report).await?
-        {
+    // Without the DLQ the job queue is still checked, against the ARN the DLQ should have.
+    let dlq_arn = match &dlq {
+        Some((url, attributes)) => {
             let arn = attributes.get(&QueueAttributeName::QueueArn).cloned().unwrap_or_default();
-            check_env(&mut report, "QUEUE_URL", settings.queue.url.as_deref(), &url);
-            check_env(&mut report, "QUEUE_ARN", settings.queue.arn.as_deref(), &arn);
+            check_env(&mut report, "DLQ_URL", settings.queue.dlq_url.as_deref(), url);
+            check_env(&mut report, "DLQ_ARN", settings.queue.dlq_arn.as_deref(), &arn);
+            arn
         }
+        None => expected_dlq_arn(settings),
+    };
+    let wanted = desired::job_attributes(settings, &dlq_arn);
+    if let Some((url, attributes)) =
+        check_queue(clients, &settings.queue.name, &wanted, &mut report).await?
+    {
+        let arn = attributes.get(&QueueAttributeName::QueueArn).cloned().unwrap_or_default();
+        check_env(&mut report, "QUEUE_URL", settings.queue.url.as_deref(), &url);
+        check_env(&mut report, "QUEUE_ARN", settings.queue.arn.as_deref(), &arn);
     }
 
     let bucket_ok = check_bucket(clients, settings, ctx.step, &mut report).await?;
@@ -218,4 +223,12 @@ async fn round_trips(
             Err(e) => report.item(Mark::Problem, "bucket round trip", format!("{e:#}")),
         };
     }
+}
+
+/// The ARN the dead-letter queue would have, for checking the job queue's redrive target.
+fn expected_dlq_arn(settings: &Settings) -> String {
+    settings.queue.dlq_arn.clone().unwrap_or_else(|| {
+        let account = settings.account_id.as_deref().unwrap_or("unknown-account");
+        format!("arn:aws:sqs:{}:{account}:{}", settings.region, settings.queue.dlq_name)
+    })
 }

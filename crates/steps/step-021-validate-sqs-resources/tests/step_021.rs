@@ -81,6 +81,10 @@ async fn missing_resources_and_wrong_redrive_count_are_problems() {
         "{found:?}"
     );
     assert!(
+        found.iter().any(|p| p.contains("queue `absent-test-jobs` does not exist")),
+        "the job queue is checked even without its DLQ: {found:?}"
+    );
+    assert!(
         found.iter().any(|p| p.contains("bucket `absent-test-audio` does not exist")),
         "{found:?}"
     );

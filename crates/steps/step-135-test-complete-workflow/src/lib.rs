@@ -186,9 +186,15 @@ fn judge(report: &mut Report, transcript: &Transcript, reference: &str, max_wer:
     );
 }
 
+/// The worker's own stages, in order; the engine's sub-stages (such as `load_audio`) are
+/// parts of `transcribe` and must not be added again.
+const WORKER_STAGES: [&str; 5] = ["download", "probe", "decode", "transcribe", "upload"];
+
 fn timings(report: &mut Report, transcript: &Transcript, total: f64) {
-    let work: f64 = transcript.timings.values().flatten().sum();
-    let queue_wait = (total - work).max(0.0);
+    let stage = |name: &str| transcript.timings.get(name).copied().flatten().unwrap_or(0.0);
+    let work = stage("transcribe");
+    let processing: f64 = WORKER_STAGES.iter().map(|name| stage(name)).sum();
+    let queue_wait = (total - processing).max(0.0);
     report.item(
         Mark::Info,
         "timing",

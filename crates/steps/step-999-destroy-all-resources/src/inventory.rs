@@ -68,42 +68,53 @@ pub struct Line {
     pub label: String,
     /// Which one.
     pub detail: String,
+    /// Whether part of it may be kept (a bucket holding audio and transcripts); `detail`
+    /// then says what happens to which part.
+    pub partial: bool,
 }
 
 impl Inventory {
     /// One line per resource, in deletion order.
     pub fn lines(&self) -> Vec<Line> {
         let mut lines = Vec::new();
-        let mut add = |service: &'static str, label: &str, detail: String| {
-            lines.push(Line { service, label: label.to_string(), detail });
+        let mut add = |partial: bool, service: &'static str, label: &str, detail: String| {
+            lines.push(Line { service, label: label.to_string(), detail, partial });
         };
         for (label, detail, _) in self.workers.lines() {
             let service = if matches!(label, "worker" | "spot request") { "EC2" } else { "local" };
-            add(service, label, detail);
+            add(false, service, label, detail);
         }
         self.ec2
             .templates
             .iter()
-            .for_each(|t| add("EC2", "launch template", format!("{} ({})", t.name, t.id)));
+            .for_each(|t| add(false, "EC2", "launch template", format!("{} ({})", t.name, t.id)));
         self.ec2
             .groups
             .iter()
-            .for_each(|g| add("EC2", "security group", format!("{} ({})", g.name, g.id)));
-        self.ec2.key_pairs.iter().for_each(|k| add("EC2", "key pair", k.name.clone()));
+            .for_each(|g| add(false, "EC2", "security group", format!("{} ({})", g.name, g.id)));
+        self.ec2.key_pairs.iter().for_each(|k| add(false, "EC2", "key pair", k.name.clone()));
         for r in &self.repositories {
-            add("ECR", "repository", format!("{} ({} image(s))", r.name, r.images));
+            add(false, "ECR", "repository", format!("{} ({} image(s))", r.name, r.images));
         }
-        self.queues.iter().for_each(|q| add("SQS", "queue", q.name.clone()));
+        self.queues.iter().for_each(|q| add(false, "SQS", "queue", q.name.clone()));
         for b in &self.buckets {
-            let detail =
-                format!("{} ({} data and {} other object version(s))", b.name, b.data, b.other);
-            add("S3", "bucket", detail);
+            if b.data == 0 {
+                add(false, "S3", "bucket", format!("{} ({} object version(s))", b.name, b.other));
+                continue;
+            }
+            let detail = format!(
+                "{}: {} object version(s) outside input/ and output/ to be deleted; {} audio and \
+                 transcript version(s), and so the bucket, are kept unless you confirm their \
+                 deletion or pass --include-data",
+                b.name, b.other, b.data
+            );
+            add(true, "S3", "bucket", detail);
         }
         for (label, detail) in self.iam.lines() {
-            add("IAM", label, detail);
+            add(false, "IAM", label, detail);
         }
         if let Some(registry) = &self.registry {
-            add("local", "local registry", registry.dir.display().to_string());
+            add(false, "local", "local registry", registry.dir.display().to_string());
         }
         lines
     }

@@ -72,24 +72,22 @@ pub async fn run(mut ctx: Context, args: Args) -> anyhow::Result<Report> {
     }
     if args.dry_run {
         for line in &lines {
-            report.item(
-                Mark::Skipped,
-                &line.label,
-                format!("{}: would be deleted (dry run)", line.detail),
-            );
+            let verdict = if line.partial { "(dry run)" } else { ": would be deleted (dry run)" };
+            report.item(Mark::Skipped, &line.label, format!("{}{verdict}", line.detail));
         }
         report.summary =
             format!("dry run: {} resource(s) would be deleted; nothing was changed", lines.len());
         return Ok(report);
     }
     for line in &lines {
-        ctx.ui.note(&format!("{} {} {}: to be deleted", line.service, line.label, line.detail));
+        let verdict = if line.partial { "" } else { ": to be deleted" };
+        ctx.ui.note(&format!("{} {} {}{verdict}", line.service, line.label, line.detail));
     }
     confirm(&mut ctx, "DESTROY_ALL", &format!("Delete these {} resource(s)?", lines.len()))?;
     let include_data = decide_data(&mut ctx, &found, args.include_data)?;
 
     let kept = destroy(&ctx, &settings, &clients, &found, include_data, &mut report).await?;
-    local::report_kept_files(&ctx, &mut report);
+    local::report_kept_files(&ctx, &settings, &mut report);
     let key_deleted = !found.ec2.key_pairs.is_empty();
     local::clear_env(&ctx, &settings, key_deleted, &mut report)?;
     verify(&ctx, &settings, &clients, &scope, kept.as_deref(), &mut report).await?;

@@ -58,7 +58,22 @@ pub fn clear_env(
 }
 
 /// Reports the project files teardown leaves on purpose, and why.
-pub fn report_kept_files(ctx: &Context, report: &mut Report) {
+pub fn report_kept_files(ctx: &Context, settings: &common::Settings, report: &mut Report) {
+    // TODO: remove the worker images that step-210 built on this machine (by repository name,
+    // local registry tags included); until then teardown names them so nothing hides.
+    let context = ctx.project.local_dir().join("docker");
+    if context.exists() {
+        report.item(
+            Mark::Skipped,
+            "local images",
+            format!(
+                "Docker images `{repo}:*` built on this machine and the build folder {} are \
+                 kept; remove them with `docker image rm` and `rm -r`",
+                context.display(),
+                repo = settings.ecr_repository
+            ),
+        );
+    }
     let operator = ctx.project.local_dir().join(common::iam_policy::OPERATOR_POLICY_FILE);
     if operator.exists() {
         report.item(

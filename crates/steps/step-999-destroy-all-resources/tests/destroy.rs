@@ -301,14 +301,19 @@ async fn dry_run_changes_nothing() {
     let project = TestProject::local(&emulator, "dryrun");
     step_010(&project).await;
     step_020(&project).await;
+    put(&project, "input/kept.wav").await;
     let env_before = project.env_text();
 
-    let report = destroy(&project, Args { include_data: true, dry_run: true }).await;
+    let report = destroy(&project, Args { include_data: false, dry_run: true }).await;
 
     assert!(!report.changed_anything(), "{}", report.to_text());
     assert!(has(&report, Mark::Skipped, "role", "would be deleted"), "{}", report.to_text());
+    // A bucket holding audio is not announced as deleted: its data needs a confirmation.
+    let bucket = report.items.iter().find(|i| i.label == "bucket").expect("bucket line");
+    assert!(bucket.detail.contains("kept unless"), "{}", bucket.detail);
+    assert!(!bucket.detail.contains("would be deleted"), "{}", bucket.detail);
     assert!(role_exists(&project).await);
-    assert_eq!(bucket_keys(&project).await, Some(vec![]));
+    assert_eq!(bucket_keys(&project).await, Some(vec!["input/kept.wav".to_string()]));
     assert_eq!(project.env_text(), env_before);
 }
 
