@@ -212,7 +212,26 @@ pub fn context(
     project: &TestProject,
     prompter: common::ui::Scripted,
 ) -> common::Context {
-    common::Context::for_test(step, project.project(), Env::new(), Box::new(prompter))
+    common::Context::for_test(step, project.project(), build_env(), Box::new(prompter))
+}
+
+/// The one variable tests pass on to steps: where cargo puts binaries, so steps that package
+/// the worker (110, 210) find it when the build folder is outside the clone (as in CI).
+pub fn build_env() -> Env {
+    std::env::var("CARGO_TARGET_DIR")
+        .ok()
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| ("CARGO_TARGET_DIR".to_string(), dir))
+        .into_iter()
+        .collect()
+}
+
+/// The cargo build folder: `CARGO_TARGET_DIR`, else `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    match build_env().remove("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("target"),
+    }
 }
 
 /// SDK configuration for `settings`, as the steps build it.

@@ -121,7 +121,7 @@ async fn path_a_transcribes_the_sample_and_a_second_launch_adds_no_worker() {
     .await
     .expect("step-101"));
 
-    let worker = testkit::workspace_root().join("target/debug/transcription-worker");
+    let worker = testkit::target_dir().join("debug/transcription-worker");
     assert!(worker.exists(), "build the worker first: cargo build -p transcription-worker");
     let args = step_110_deploy_worker_code::Args { worker_bin: Some(worker) };
     let deployed =
