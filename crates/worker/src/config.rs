@@ -31,15 +31,20 @@ pub struct EngineCommand {
 }
 
 impl EngineCommand {
-    /// The engine for `settings`: the project's virtualenv Python and engine script unless
-    /// `FLEET_PYTHON` / `FLEET_ENGINE_SCRIPT` say otherwise. Local settings run on the CPU.
+    /// The engine for `settings`: the project's virtualenv Python (`FLEET_VENV`, else `.venv`
+    /// in `FLEET_ROOT`) and engine script unless `FLEET_PYTHON` / `FLEET_ENGINE_SCRIPT` say
+    /// otherwise. Local settings run on the CPU.
     pub fn from_settings(settings: &Settings, env: &Env) -> Self {
         let root = env.get("FLEET_ROOT").filter(|r| !r.is_empty()).map(PathBuf::from);
+        let venv = env
+            .get("FLEET_VENV")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| root.as_deref().map(|r| r.join(".venv")));
         let python = match env.get("FLEET_PYTHON").filter(|p| !p.is_empty()) {
             Some(python) => PathBuf::from(python),
-            None => root
-                .as_deref()
-                .map(|r| r.join(".venv/bin/python"))
+            None => venv
+                .map(|v| v.join("bin/python"))
                 .filter(|p| p.exists())
                 .unwrap_or_else(|| PathBuf::from("python3")),
         };

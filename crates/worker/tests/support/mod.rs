@@ -225,6 +225,8 @@ pub fn worker_env() -> Env {
     let mut env = Env::new();
     env.insert("FLEET_ROOT".into(), testkit::workspace_root().display().to_string());
     env.insert("FLEET_ENGINE_THREADS".into(), "2".into());
+    // The virtualenv may live outside the clone (FLEET_VENV, as in CI).
+    env.insert("FLEET_PYTHON".into(), testkit::venv_bin().join("python").display().to_string());
     env
 }
 
