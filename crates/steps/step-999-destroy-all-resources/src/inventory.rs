@@ -103,9 +103,9 @@ impl Inventory {
                 continue;
             }
             let detail = format!(
-                "{}: {} object version(s) outside input/ and output/ to be deleted; {} audio and \
-                 transcript version(s), and so the bucket, are kept unless you confirm their \
-                 deletion or pass --include-data",
+                "{} ({} object version(s) outside input/ and output/ to be deleted; {} audio \
+                 and transcript version(s), and so the bucket, kept unless you confirm their \
+                 deletion or pass --include-data)",
                 b.name, b.other, b.data
             );
             add(true, "S3", "bucket", detail);
