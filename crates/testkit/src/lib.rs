@@ -215,14 +215,16 @@ pub fn context(
     common::Context::for_test(step, project.project(), build_env(), Box::new(prompter))
 }
 
-/// The one variable tests pass on to steps: where cargo puts binaries, so steps that package
-/// the worker (110, 210) find it when the build folder is outside the clone (as in CI).
+/// The variables tests pass on to steps: where cargo puts binaries and where the Python
+/// virtualenv is, so steps that package or run the worker (110, 120, 210) find them when both
+/// live outside the clone (as in CI).
 pub fn build_env() -> Env {
-    std::env::var("CARGO_TARGET_DIR")
-        .ok()
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| ("CARGO_TARGET_DIR".to_string(), dir))
+    ["CARGO_TARGET_DIR", "FLEET_VENV"]
         .into_iter()
+        .filter_map(|key| {
+            let value = std::env::var(key).ok().filter(|v| !v.is_empty())?;
+            Some((key.to_string(), value))
+        })
         .collect()
 }
 

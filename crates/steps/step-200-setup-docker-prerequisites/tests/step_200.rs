@@ -45,7 +45,7 @@ impl Setup {
 
     fn context(&self, step: &'static str) -> common::Context {
         let mut ctx = testkit::context(step, &self.project, common::ui::Scripted::default());
-        ctx.env = self.env.clone();
+        ctx.env.extend(self.env.clone());
         ctx
     }
 

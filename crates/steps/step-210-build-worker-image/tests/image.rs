@@ -133,7 +133,7 @@ async fn cpu_image_builds_runs_its_engine_offline_and_pushes_to_the_local_regist
     let mut cleanup = Cleanup { names: vec![format!("{repo}:latest")], registry: Some(registry) };
 
     let mut ctx = testkit::context(step_210_build_worker_image::NAME, &project, Default::default());
-    ctx.env = env.clone();
+    ctx.env.extend(env.clone());
     let args = step_210_build_worker_image::Args {
         source_dir: Some(testkit::workspace_root()),
         ..Default::default()
@@ -181,7 +181,7 @@ async fn cpu_image_builds_runs_its_engine_offline_and_pushes_to_the_local_regist
     assert_eq!(user.trim(), "worker");
 
     let mut ctx = testkit::context("step-211-push-to-ecr", &project, Default::default());
-    ctx.env = env;
+    ctx.env.extend(env);
     let pushed = step_211_push_to_ecr::run(ctx, Default::default()).await.expect("step-211 pushes");
     let pushed_ref = format!("127.0.0.1:{port}/{repo}:{tag}");
     cleanup.names.push(pushed_ref);

@@ -144,7 +144,7 @@ async fn a_job_in_flight_during_a_rolling_update_completes_exactly_once() {
     common_resources(&project).await;
     let ctx = |step: &'static str, env: &Env| {
         let mut ctx = testkit::context(step, &project, Scripted::default());
-        ctx.env = env.clone();
+        ctx.env.extend(env.clone());
         ctx
     };
     let port = testkit::free_port().to_string();
