@@ -50,16 +50,18 @@ pub fn labels(settings: &Settings, path: DeploymentPath, worker_id: &str) -> Vec
     ]
 }
 
-fn program(env: &Env) -> PathBuf {
+/// The docker program: `FLEET_DOCKER`, else `docker` on the PATH.
+pub fn program(env: &Env) -> PathBuf {
     env.get("FLEET_DOCKER").filter(|p| !p.is_empty()).map_or("docker".into(), PathBuf::from)
 }
 
-async fn docker(env: &Env, args: &[String]) -> anyhow::Result<String> {
+/// Runs `docker ARGS` within `limit` and returns its trimmed stdout; stderr becomes the error.
+pub async fn run(env: &Env, args: &[String], limit: Duration) -> anyhow::Result<String> {
     let program = program(env);
     let run = Command::new(&program).args(args).stdin(Stdio::null()).kill_on_drop(true).output();
-    let out = tokio::time::timeout(QUICK, run)
+    let out = tokio::time::timeout(limit, run)
         .await
-        .map_err(|_| anyhow::anyhow!("`docker {}` did not answer in {QUICK:?}", args[0]))?
+        .map_err(|_| anyhow::anyhow!("`docker {}` did not answer in {limit:?}", args[0]))?
         .with_context(|| format!("cannot run `{}`", program.display()))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -87,7 +89,7 @@ pub async fn list(
     let format =
         format!("{{{{.ID}}}}\t{{{{.Names}}}}\t{{{{.State}}}}\t{{{{.Label \"{WORKER_LABEL}\"}}}}");
     args.extend(["--format".to_string(), format]);
-    let text = docker(env, &args).await.context("failed to list the worker containers")?;
+    let text = run(env, &args, QUICK).await.context("failed to list the worker containers")?;
     Ok(text.lines().filter_map(parse_line).collect())
 }
 
@@ -103,7 +105,7 @@ fn parse_line(line: &str) -> Option<Container> {
 /// Stops and removes container `id`.
 pub async fn remove(env: &Env, id: &str) -> anyhow::Result<()> {
     let args = ["rm".to_string(), "--force".to_string(), id.to_string()];
-    docker(env, &args).await.with_context(|| format!("failed to remove container `{id}`"))?;
+    run(env, &args, QUICK).await.with_context(|| format!("failed to remove container `{id}`"))?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use common::containers::{program, run as docker};
 use common::deployment_path::DeploymentPath;
 use common::settings::Env;
 use common::{HintExt, Project, Settings};
@@ -54,25 +55,6 @@ fn ensure_local(settings: &Settings) -> anyhow::Result<()> {
     } else {
         Err(anyhow::anyhow!("local containers only run against a local emulator"))
             .hint("real instances start their container from the bootstrap in their user data")
-    }
-}
-
-fn program(env: &Env) -> PathBuf {
-    env.get("FLEET_DOCKER").filter(|p| !p.is_empty()).map_or("docker".into(), PathBuf::from)
-}
-
-async fn docker(env: &Env, args: &[String], limit: Duration) -> anyhow::Result<String> {
-    let program = program(env);
-    let run = Command::new(&program).args(args).stdin(Stdio::null()).kill_on_drop(true).output();
-    let out = tokio::time::timeout(limit, run)
-        .await
-        .map_err(|_| anyhow::anyhow!("`docker {}` did not answer in {limit:?}", args[0]))?
-        .with_context(|| format!("cannot run `{}`", program.display()))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        Err(anyhow::anyhow!("{stderr}").context(format!("`docker {}` failed", args[0])))
     }
 }
 
