@@ -8,13 +8,16 @@
 #      24-call sequence made by aws-cli (one process per call) and by boto3 in one process.
 #
 # Environment: BENCH_COPIES (default 10) copies of the sample, BENCH_LONG_TIMES (default 8) for
-# the generated long file, BENCH_ONLY (worker or setup) for one part, BENCH_VENV (default .local/bench-venv) for aws-cli and boto3 (never
-# the project's .venv), BENCH_BASELINES (default ../shared/bench) for the reference scripts.
+# the generated long file, BENCH_ROUNDS (default 5) worker runs, each between two engine runs,
+# BENCH_SETUP_RUNS (default 3) for the setup figures, BENCH_ONLY (worker or setup) for one
+# part, BENCH_VENV (default .local/bench-venv) for aws-cli and boto3 (never the project's
+# virtualenv), BENCH_BASELINES (default ../shared/bench) for the reference scripts.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 copies=${BENCH_COPIES:-10}
 long_times=${BENCH_LONG_TIMES:-8}
+rounds=${BENCH_ROUNDS:-5}
 bench_venv=${BENCH_VENV:-$root/.local/bench-venv}
 baselines=${BENCH_BASELINES:-$root/../shared/bench}
 
@@ -28,8 +31,8 @@ echo "build: debug (the shared target dir; release builds are not used here)"
 
 only=${BENCH_ONLY:-all}
 if [[ $only == all || $only == worker ]]; then
-say "1. worker against the bare engine (${copies} copies of the sample, one ${long_times}x file)"
-cargo run -q -p transcription-worker --example throughput -- "$copies" "$long_times"
+say "1. worker against the bare engine (${copies} copies of the sample, one ${long_times}x file, $rounds rounds)"
+cargo run -q -p transcription-worker --example throughput -- "$copies" "$long_times" "$rounds"
 echo "load average after the worker run: $(load)"
 fi
 [[ $only == all || $only == setup ]] || exit 0
@@ -51,8 +54,13 @@ for script in baseline-awscli.sh baseline-inprocess.py; do
         exit 1
     fi
 done
-command -v bc >/dev/null || { echo "error: bc is needed by the aws-cli reference (apt-get install bc)" >&2; exit 1; }
+if ! command -v bc >/dev/null; then
+    echo "installing bc, which the aws-cli reference script uses"
+    if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
+    "${sudo[@]}" apt-get install -y -qq bc >/dev/null
+fi
 
+bin=${CARGO_TARGET_DIR:-$root/target}/debug
 scratch=$(mktemp -d /tmp/fleet-bench.XXXXXX)
 moto_pid=
 cleanup() {
@@ -63,7 +71,7 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 endpoint="http://127.0.0.1:$port"
 MOTO_IAM_LOAD_MANAGED_POLICIES=true MOTO_AMIS_PATH="$root/crates/testkit/fixtures/amis.json" \
-    "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$scratch/moto.log" 2>&1 &
+    "${FLEET_VENV:-$root/.venv}/bin/moto_server" -H 127.0.0.1 -p "$port" >"$scratch/moto.log" 2>&1 &
 moto_pid=$!
 for _ in $(seq 1 100); do
     curl -s -o /dev/null "$endpoint/moto-api/" && break
@@ -84,14 +92,14 @@ steps_once() {
     reset
     local project="$scratch/project-$1"
     mkdir -p "$project"
-    target/debug/step-000-setup-configuration --local --endpoint "$endpoint" --yes \
+    "$bin/step-000-setup-configuration" --local --endpoint "$endpoint" --yes \
         --env-file "$project/.env" >"$scratch/step-000.log" 2>&1
     local started ended step
     started=$(date +%s.%N)
     for step in step-010-setup-iam-permissions step-011-validate-iam-permissions \
         step-020-create-sqs-resources step-021-validate-sqs-resources; do
         local t0; t0=$(date +%s.%N)
-        FLEET_ROOT="$project" "target/debug/$step" >"$scratch/$step.log" 2>&1 \
+        FLEET_ROOT="$project" "$bin/$step" >"$scratch/$step.log" 2>&1 \
             || { echo "error: $step failed:" >&2; cat "$scratch/$step.log" >&2; exit 1; }
         printf '   %-36s %6.2f s\n' "$step" "$(echo "$(date +%s.%N) - $t0" | bc)" >&2
     done

@@ -37,131 +37,106 @@ use transcription_worker::{Shutdown, StopReason, api_calls, run_worker};
 /// AWS Transcribe's list price, USD per audio minute.
 const TRANSCRIBE_PER_MINUTE: f64 = 0.024;
 
+/// Worker runs, each between two runs of the bare engine, unless given.
+const ROUNDS: usize = 3;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().ok());
     let copies = args.next().flatten().unwrap_or(10);
     let long_times = args.next().flatten().unwrap_or(8);
+    let rounds = args.next().flatten().unwrap_or(ROUNDS).max(1);
     let dir = tempfile::tempdir()?;
     let mut files: Vec<PathBuf> = vec![support::sample(); copies];
     if long_times > 0 {
         files.push(support::long_sample(dir.path(), long_times));
     }
     let audio: f64 = files.iter().map(|f| wav_seconds(f)).sum();
-
     let deployment = support::Deployment::start("bench", 60).await;
-    let mut config = deployment.worker_config("w-bench");
-    config.status_interval = Duration::from_secs(30);
 
-    // The reference runs before and after the worker and the mean is used: other builds on a
-    // shared machine change the load within minutes.
-    let direct_before = direct(&config, &files).await?;
-    let inputs = upload_all(&deployment, &files).await;
-
-    let started = Instant::now();
-    let shutdown = Shutdown::new();
-    let worker = tokio::spawn(run_worker(config, shutdown.clone()));
-    support::wait_for("the worker to be ready", Duration::from_secs(180), || async {
-        let status = deployment.worker_status("w-bench").await?;
-        (status.state == WorkerState::Idle).then_some(())
-    })
-    .await;
-    let ready = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = rss_kib();
-
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampler = tokio::spawn({
-        let peak = peak.clone();
-        async move {
-            loop {
-                peak.fetch_max(rss_kib(), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    });
-    let calls_before = api_calls();
-    let started = Instant::now();
-    for job in &inputs {
-        deployment.send(&job.to_body()).await;
+    // Worker runs alternate with reference runs, and each worker run is compared with the
+    // mean of the references either side of it: the engine's own speed drifts by several
+    // per cent within minutes even on an idle machine.
+    let reference_config = deployment.worker_config("w-reference");
+    let mut references = vec![direct(&reference_config, &files).await?];
+    let mut runs = Vec::new();
+    for round in 1..=rounds {
+        runs.push(through_worker(&deployment, &files, round).await?);
+        references.push(direct(&reference_config, &files).await?);
     }
-    let total = inputs.len() as u64;
-    support::wait_for("every job", Duration::from_secs(120 + 60 * total), || async {
-        let status = deployment.worker_status("w-bench").await?;
-        (status.jobs_done + status.jobs_failed >= total).then_some(())
-    })
-    .await;
-    let through_worker = started.elapsed().as_secs_f64();
-    let calls_after = api_calls();
-    sampler.abort();
-    shutdown.request(StopReason::Signal);
-    worker.await??;
-    let status = deployment.worker_status("w-bench").await;
-    let failed = status.map_or(0, |s| s.jobs_failed);
-    let direct_after = direct(&deployment.worker_config("w-bench"), &files).await?;
-    let direct =
-        Direct { seconds: (direct_before.seconds + direct_after.seconds) / 2.0, ..direct_before };
 
-    let ratio = direct.seconds / through_worker;
+    let total = files.len();
     println!(
         "jobs: {copies} x samples/hello-fleet.wav + 1 x the sample repeated {long_times} times"
     );
-    println!("      ({total} jobs, {audio:.1} s of audio; {failed} failed)");
     println!(
-        "engine directly (reference) : {:7.2} s  {:5.1}x real time  (mean of {:.2} s before \
-         and {:.2} s after the worker run)",
-        direct.seconds,
-        audio / direct.seconds,
-        direct_before.seconds,
-        direct_after.seconds
+        "      ({total} jobs, {audio:.1} s of audio; {} failed), {rounds} rounds",
+        runs.iter().map(|r| r.failed).sum::<u64>()
     );
     println!(
-        "through the worker          : {through_worker:7.2} s  {:5.1}x real time",
-        audio / through_worker
+        "round  engine directly (before / after)   through the worker   worker / engine   engine busy"
     );
-    println!("worker / engine throughput  : {ratio:.3}  (target >= 0.97)");
+    let mut ratios = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let (before, after) = (references[i].seconds, references[i + 1].seconds);
+        let reference = (before + after) / 2.0;
+        let ratio = reference / run.seconds;
+        ratios.push(ratio);
+        println!(
+            "{:>5}  {reference:7.2} s ({before:.2} / {after:.2})       {:7.2} s            {ratio:6.3}            {:.3}",
+            i + 1,
+            run.seconds,
+            run.busy_share()
+        );
+    }
+    let ratio = median(&ratios);
+    let seconds = median(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>());
+    let speed = audio / seconds;
+    println!(
+        "worker / engine throughput  : {ratio:.3} median of {rounds} (target >= 0.97); \
+         {:.1}x real time through the worker",
+        speed
+    );
 
-    let stages = stage_means(&deployment, &inputs).await;
-    println!("per-stage means over {} jobs (s):", inputs.len());
-    for (stage, mean) in &stages {
+    let last = runs.last().expect("at least one round");
+    println!("per-stage means over the {total} jobs of the last round (s):");
+    for (stage, mean) in &last.stages {
         println!("  {stage:<14} {mean:7.3}");
     }
     println!(
         "  (download, probe and decode of every job but the first overlap the engine's work on \
-         the job before)"
+         the job before; its outputs go up while the engine works on the next)"
     );
-    let engine_mean = stages.iter().find(|(stage, _)| stage == "engine_call").map(|(_, m)| *m);
-    let busy = engine_mean.unwrap_or(f64::NAN) * total as f64 / through_worker;
+    let busy = median(&runs.iter().map(WorkerRun::busy_share).collect::<Vec<_>>());
     println!(
-        "engine busy share of the worker run (sum of engine calls / wall time): {busy:.3} \
-         (the worker's own part of the gap; the rest is the engine running slower than in the \
-         reference, e.g. from CPU contention)"
+        "engine busy share (sum of engine calls / wall time, median): {busy:.3} \
+         (what the worker itself costs; the rest of a gap is the engine running slower than in \
+         the reference, e.g. from CPU contention)"
     );
-    record(&common::Project::at(testkit::workspace_root()), "bench.worker_engine_busy_share", busy);
-    let (sqs, s3) = (calls_after.0 - calls_before.0, calls_after.1 - calls_before.1);
-    let per_job = |n: u64| n as f64 / total as f64;
+    let calls = last.calls_per_job();
     println!(
         "AWS calls per job (SDK interceptor, whole timed window incl. status refreshes and empty \
          polls): {:.1} SQS + {:.1} S3 = {:.1}",
-        per_job(sqs),
-        per_job(s3),
-        per_job(sqs + s3)
+        calls.0,
+        calls.1,
+        calls.0 + calls.1
     );
 
-    let (idle_mib, peak_mib) =
-        (idle_rss as f64 / 1024.0, peak.load(Ordering::Relaxed) as f64 / 1024.0);
+    let idle_mib = median(&runs.iter().map(|r| r.idle_rss_kib as f64 / 1024.0).collect::<Vec<_>>());
+    let peak_mib = runs.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
     println!(
-        "worker RSS (this process; the engine child excluded): idle {idle_mib:.1} MiB, working \
-         peak {peak_mib:.1} MiB"
+        "worker RSS (this process; the engine child excluded): idle {idle_mib:.1} MiB (median), \
+         working peak {peak_mib:.1} MiB"
     );
-    let load = direct.load_seconds.unwrap_or(f64::NAN);
+    let ready = median(&runs.iter().map(|r| r.ready).collect::<Vec<_>>());
+    let loads: Vec<f64> = references.iter().filter_map(|r| r.load_seconds).collect();
+    let load = if loads.is_empty() { f64::NAN } else { median(&loads) };
+    let warm = median(&references.iter().map(|r| r.start_seconds).collect::<Vec<_>>());
     println!(
-        "start to ready (self-test passed): {ready:.2} s; engine model load (reference): \
-         {load:.2} s; engine start + warm-up in the direct run: {:.2} s",
-        direct.start_seconds
+        "start to ready (self-test passed, median): {ready:.2} s; engine model load \
+         (reference, median): {load:.2} s; engine start + warm-up in the direct runs: {warm:.2} s"
     );
 
-    let speed = audio / through_worker;
     let prices = spot_prices(&deployment).await;
     let transcribe_hour = TRANSCRIBE_PER_MINUTE * 60.0;
     let break_even = transcribe_hour * speed;
@@ -186,16 +161,116 @@ async fn main() -> anyhow::Result<()> {
     record(&project, "bench.cpu.break_even_instance_usd_per_hour", break_even);
     record(&project, "bench.transcribe_per_audio_hour_usd", transcribe_hour);
     record(&project, "bench.worker_over_engine_throughput", ratio);
+    record(&project, "bench.worker_engine_busy_share", busy);
     record(&project, "bench.cpu.realtime_factor", speed);
-    record(&project, "bench.aws_calls_per_job", per_job(sqs + s3));
+    record(&project, "bench.aws_calls_per_job", calls.0 + calls.1);
     record(&project, "bench.worker_rss_idle_mib", idle_mib);
     record(&project, "bench.worker_rss_working_mib", peak_mib);
     record(&project, "bench.worker_start_to_ready_seconds", ready);
-    if let Some(load) = direct.load_seconds {
+    if load.is_finite() {
         record(&project, "bench.engine_model_load_seconds", load);
     }
     println!("recorded in {}", common::measurements::file(&project).display());
     Ok(())
+}
+
+/// One timed pass of every file through a fresh worker.
+struct WorkerRun {
+    seconds: f64,
+    ready: f64,
+    idle_rss_kib: u64,
+    peak_rss_kib: u64,
+    calls: (u64, u64),
+    failed: u64,
+    jobs: usize,
+    stages: Vec<(String, f64)>,
+}
+
+impl WorkerRun {
+    /// The share of the wall time the engine spent on requests.
+    fn busy_share(&self) -> f64 {
+        let mean = self.stages.iter().find(|(stage, _)| stage == "engine_call").map(|(_, m)| *m);
+        mean.unwrap_or(f64::NAN) * self.jobs as f64 / self.seconds
+    }
+
+    /// SQS and S3 calls per job.
+    fn calls_per_job(&self) -> (f64, f64) {
+        let per_job = |n: u64| n as f64 / self.jobs as f64;
+        (per_job(self.calls.0), per_job(self.calls.1))
+    }
+}
+
+/// Uploads the inputs, starts a worker, and times it from the first job message until its
+/// status counts every job.
+async fn through_worker(
+    deployment: &support::Deployment,
+    files: &[PathBuf],
+    round: usize,
+) -> anyhow::Result<WorkerRun> {
+    let worker_id = format!("w-bench-{round}");
+    let mut config = deployment.worker_config(&worker_id);
+    config.status_interval = Duration::from_secs(30);
+    let inputs = upload_all(deployment, files, round).await;
+
+    let started = Instant::now();
+    let shutdown = Shutdown::new();
+    let worker = tokio::spawn(run_worker(config, shutdown.clone()));
+    support::wait_for("the worker to be ready", Duration::from_secs(180), || async {
+        let status = deployment.worker_status(&worker_id).await?;
+        (status.state == WorkerState::Idle).then_some(())
+    })
+    .await;
+    let ready = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss_kib = rss_kib();
+
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = tokio::spawn({
+        let peak = peak.clone();
+        async move {
+            loop {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let calls_before = api_calls();
+    let started = Instant::now();
+    for job in &inputs {
+        deployment.send(&job.to_body()).await;
+    }
+    let total = inputs.len() as u64;
+    support::wait_for("every job", Duration::from_secs(120 + 60 * total), || async {
+        let status = deployment.worker_status(&worker_id).await?;
+        (status.jobs_done + status.jobs_failed >= total).then_some(())
+    })
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let calls_after = api_calls();
+    sampler.abort();
+    shutdown.request(StopReason::Signal);
+    worker.await??;
+    let failed = deployment.worker_status(&worker_id).await.map_or(0, |s| s.jobs_failed);
+    Ok(WorkerRun {
+        seconds,
+        ready,
+        idle_rss_kib,
+        peak_rss_kib: peak.load(Ordering::Relaxed),
+        calls: (calls_after.0 - calls_before.0, calls_after.1 - calls_before.1),
+        failed,
+        jobs: inputs.len(),
+        stages: stage_means(deployment, &inputs).await,
+    })
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 struct Direct {
@@ -235,10 +310,14 @@ async fn direct(
 }
 
 /// Uploads every file under its own key; the jobs, not yet sent.
-async fn upload_all(deployment: &support::Deployment, files: &[PathBuf]) -> Vec<JobMessage> {
+async fn upload_all(
+    deployment: &support::Deployment,
+    files: &[PathBuf],
+    round: usize,
+) -> Vec<JobMessage> {
     let mut jobs = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        let id = format!("bench-{i:03}");
+        let id = format!("bench-{round}-{i:03}");
         let input = deployment.upload(file, &format!("input/{id}/audio.wav")).await;
         let output = S3Uri::new(&deployment.settings.bucket, format!("output/{id}/"));
         jobs.push(JobMessage::new(&id, input, output));

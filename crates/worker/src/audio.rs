@@ -2,10 +2,61 @@
 
 use std::path::Path;
 
+use tokio::io::AsyncReadExt as _;
 use tokio::process::Command;
 
 /// Sample rate the engine expects.
 pub const SAMPLE_RATE: u32 = 16_000;
+
+/// How much of a file's start is searched for the `data` chunk of a WAV header.
+const HEADER_WINDOW: u64 = 64 * 1024;
+
+/// Seconds of audio in `path` when the file already is what the engine reads: a RIFF/WAVE
+/// file with plain PCM (format tag 1), one channel, 16 kHz, 16 bits, and all the data its
+/// header announces. Such an input needs neither ffprobe nor ffmpeg. `None` for anything
+/// else, including WAVE_FORMAT_EXTENSIBLE, which the engine's reader does not take, and a
+/// file cut short, which ffmpeg decodes as far as it goes.
+pub async fn engine_ready_seconds(path: &Path) -> Option<f64> {
+    let mut file = tokio::fs::File::open(path).await.ok()?;
+    let length = file.metadata().await.ok()?.len();
+    let mut head = vec![0; HEADER_WINDOW.min(length) as usize];
+    file.read_exact(&mut head).await.ok()?;
+    let data = engine_ready_data_length(&head, length)?;
+    Some(data as f64 / f64::from(SAMPLE_RATE * 2))
+}
+
+/// The length of the `data` chunk when `head`, the start of a file `length` bytes long, is
+/// the header of a WAV the engine reads as it is.
+fn engine_ready_data_length(head: &[u8], length: u64) -> Option<u64> {
+    if head.get(0..4)? != b"RIFF" || head.get(8..12)? != b"WAVE" {
+        return None;
+    }
+    let mut at = 12_usize;
+    let mut engine_format = false;
+    while let Some(chunk) = head.get(at..at + 8) {
+        let size = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+        let body = at + 8;
+        match &chunk[..4] {
+            b"fmt " => {
+                let fmt = head.get(body..body + 16)?;
+                let field = |i: usize| u16::from_le_bytes([fmt[i], fmt[i + 1]]);
+                let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+                // Format tag, channels, sample rate, bits per sample.
+                engine_format =
+                    field(0) == 1 && field(2) == 1 && rate == SAMPLE_RATE && field(14) == 16;
+            }
+            b"data" => {
+                let whole = body as u64 + u64::from(size) <= length;
+                let usable = engine_format && whole && size > 0 && size % 2 == 0;
+                return usable.then_some(u64::from(size));
+            }
+            _ => {}
+        }
+        // Chunks are padded to an even length.
+        at = body.checked_add(usize::try_from(size).ok()?.checked_add(size as usize & 1)?)?;
+    }
+    None
+}
 
 /// What ffprobe says about an input.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +213,63 @@ mod tests {
         assert_eq!(&bytes[0..4], b"RIFF");
         assert_eq!(u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]), 16_000);
         assert_eq!(u32::from_le_bytes([bytes[40], bytes[41], bytes[42], bytes[43]]), 6);
+    }
+
+    fn with_data_length(mut wav: Vec<u8>, length: u32) -> Vec<u8> {
+        wav[40..44].copy_from_slice(&length.to_le_bytes());
+        wav
+    }
+
+    #[test]
+    fn only_complete_16k_mono_pcm_wav_skips_the_decoder() {
+        let pcm = [7_i16; 1600];
+        let wav = wav_bytes(&pcm);
+        let usable = |bytes: &[u8]| engine_ready_data_length(bytes, bytes.len() as u64);
+        assert_eq!(usable(&wav), Some(3200));
+
+        // A LIST chunk of odd length (padded) before the data, as many encoders write.
+        let mut listed = wav[..36].to_vec();
+        listed.extend_from_slice(b"LIST\x05\0\0\0INFO!\0");
+        listed.extend_from_slice(&wav[36..]);
+        assert_eq!(usable(&listed), Some(3200));
+
+        let changed = |offset: usize, value: &[u8]| {
+            let mut bytes = wav.clone();
+            bytes[offset..offset + value.len()].copy_from_slice(value);
+            usable(&bytes)
+        };
+        assert_eq!(changed(20, &0xFFFE_u16.to_le_bytes()), None, "WAVE_FORMAT_EXTENSIBLE");
+        assert_eq!(changed(20, &3_u16.to_le_bytes()), None, "float samples");
+        assert_eq!(changed(22, &2_u16.to_le_bytes()), None, "stereo");
+        assert_eq!(changed(24, &44_100_u32.to_le_bytes()), None, "44.1 kHz");
+        assert_eq!(changed(34, &24_u16.to_le_bytes()), None, "24-bit");
+        assert_eq!(changed(8, b"AVI "), None, "not WAVE");
+
+        assert_eq!(usable(&wav[..wav.len() - 2]), None, "cut short");
+        assert_eq!(usable(&with_data_length(wav.clone(), u32::MAX)), None, "streamed, no length");
+        assert_eq!(usable(&with_data_length(wav[..44].to_vec(), 0)), None, "no samples");
+        assert_eq!(usable(&wav[..30]), None, "header cut short");
+        let mut data_first = wav.clone();
+        data_first[12..16].copy_from_slice(b"junk");
+        assert_eq!(usable(&data_first), None, "data before fmt");
+    }
+
+    #[tokio::test]
+    async fn the_shipped_sample_skips_the_decoder_and_a_44k_copy_does_not() {
+        let sample = testkit::workspace_root().join("samples/hello-fleet.wav");
+        let seconds = engine_ready_seconds(&sample).await.expect("the sample is 16 kHz mono");
+        assert!((seconds - 7.95).abs() < 0.01, "{seconds}");
+        let dir = tempfile::tempdir().expect("dir");
+        let resampled = dir.path().join("44k.wav");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&sample)
+            .args(["-ar", "44100"])
+            .arg(&resampled)
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success());
+        assert_eq!(engine_ready_seconds(&resampled).await, None);
     }
 
     #[tokio::test]

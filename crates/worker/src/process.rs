@@ -23,15 +23,6 @@ pub enum Failure {
     EngineCrashed(String),
 }
 
-/// What a finished job produced.
-#[derive(Debug)]
-pub struct Done {
-    /// The output addresses.
-    pub outputs: Vec<String>,
-    /// Whether no speech was found.
-    pub no_speech: bool,
-}
-
 /// A job's input downloaded, probed and decoded: all the engine needs, in a scratch folder
 /// removed when this is dropped.
 #[derive(Debug)]
@@ -43,8 +34,9 @@ pub struct Prepared {
     warnings: Vec<String>,
 }
 
-/// Everything before the engine: head, download, probe, decode. Needs no engine, so the
-/// worker runs it for the next job while the engine works on the current one.
+/// Everything before the engine: head, download, probe, decode (skipped when the input
+/// already is 16 kHz mono PCM WAV). Needs no engine, so the worker runs it for the next job
+/// while the engine works on the current one.
 pub async fn prepare(
     config: &WorkerConfig,
     clients: &Clients,
@@ -70,6 +62,13 @@ pub async fn prepare(
     timings.insert("download".to_string(), Some(secs(started)));
 
     let started = Instant::now();
+    if let Some(seconds) = audio::engine_ready_seconds(&local).await {
+        // Already what the engine reads: no probe, no second copy.
+        timings.insert("probe".to_string(), Some(secs(started)));
+        timings.insert("decode".to_string(), Some(0.0));
+        tracing::debug!(job = %job.job_id, "input is 16 kHz mono PCM WAV; decode skipped");
+        return Ok(Prepared { scratch, wav: local, decoded: seconds, timings, warnings });
+    }
     let probe = audio::probe(&local).await.map_err(|why| cannot_decode(&why))?;
     timings.insert("probe".to_string(), Some(secs(started)));
     let started = Instant::now();
@@ -93,15 +92,14 @@ pub async fn prepare(
     Ok(Prepared { scratch, wav, decoded, timings, warnings })
 }
 
-/// The engine and the outputs for a [`prepare`]d job.
+/// The engine's transcript of a [`prepare`]d job; [`write_outputs`] stores it.
 pub async fn transcribe(
     config: &WorkerConfig,
-    clients: &Clients,
     engine: &mut Engine,
     job: &JobMessage,
     prepared: Prepared,
     hf_token: Option<&str>,
-) -> Result<Done, Failure> {
+) -> Result<Transcript, Failure> {
     let Prepared { scratch, wav, decoded, mut timings, warnings } = prepared;
     let input = &job.s3_input_path;
     let language = job.language.as_deref().or(config.settings.worker.language.as_deref());
@@ -122,7 +120,7 @@ pub async fn transcribe(
 
     let segments: Vec<_> =
         reply.segments.into_iter().filter(|s| !s.text.trim().is_empty()).collect();
-    let transcript = Transcript {
+    Ok(Transcript {
         job_id: job.job_id.clone(),
         input: input.to_string(),
         language: reply.language,
@@ -140,14 +138,11 @@ pub async fn transcribe(
         worker_version: crate::VERSION.to_string(),
         created_at: Utc::now(),
         warnings,
-    };
-    let outputs =
-        write_outputs(clients, job, transcript.clone()).await.map_err(Failure::Transient)?;
-    Ok(Done { outputs, no_speech: transcript.no_speech })
+    })
 }
 
 /// Writes every requested format; JSON last, with the upload time, so its presence means done.
-async fn write_outputs(
+pub async fn write_outputs(
     clients: &Clients,
     job: &JobMessage,
     mut transcript: Transcript,

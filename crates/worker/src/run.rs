@@ -1,4 +1,7 @@
 //! The worker loop: start the engine, poll, run jobs one at a time, stop cleanly.
+//!
+//! Jobs overlap only where the engine is not involved: while the engine transcribes job k,
+//! job k+1 is received and its input made ready, and job k-1's outputs go up.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -6,41 +9,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 use common::HintExt;
-use common::job::{JobMessage, JobRecord, JobState, WorkerState, WorkerStatus, job_record_key};
+use common::job::{JobMessage, WorkerState, WorkerStatus};
 use common::sdk::sqs::types::Message;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::aws::{self, Clients};
 use crate::config::WorkerConfig;
 use crate::engine::{Engine, Request};
 use crate::imds::NoticePoller;
+use crate::ledger::{Ledger, TaskGuard};
 use crate::process::{self, Failure, Prepared};
+use crate::shutdown::{Shutdown, StopReason};
 use crate::status::StatusBoard;
-
-/// SQS counts a message's visibility from when it was received, up to 12 hours.
-const MAX_VISIBILITY_SECONDS: u64 = 43_200;
-
-/// Why a worker was asked to stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// SIGTERM or SIGINT (or a test asking).
-    Signal,
-    /// The metadata service announced a spot interruption; the notice body.
-    SpotInterruption(String),
-    /// SIGUSR1 (a rolling update): finish the job in hand, take no new one, then stop.
-    Drain,
-}
-
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Signal => f.write_str("stop signal"),
-            Self::SpotInterruption(notice) => write!(f, "spot interruption notice {notice}"),
-            Self::Drain => f.write_str("drain request"),
-        }
-    }
-}
 
 /// How a worker ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,78 +31,10 @@ pub enum Outcome {
     Idle,
 }
 
-/// A handle that asks a running worker to stop; clones share the request.
-#[derive(Debug, Clone)]
-pub struct Shutdown(Arc<watch::Sender<Option<StopReason>>>);
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Self(Arc::new(watch::channel(None).0))
-    }
-}
-
-impl Shutdown {
-    /// A handle nobody has pulled yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the worker to stop; the first reason given wins, except that a real stop replaces
-    /// a drain request.
-    pub fn request(&self, reason: StopReason) {
-        self.0.send_if_modified(|current| {
-            let replace = match current {
-                None => true,
-                Some(StopReason::Drain) => reason != StopReason::Drain,
-                Some(_) => false,
-            };
-            if replace {
-                *current = Some(reason);
-            }
-            replace
-        });
-    }
-
-    /// The reason, once a stop was asked for.
-    pub fn reason(&self) -> Option<StopReason> {
-        self.0.borrow().clone()
-    }
-
-    async fn requested(&self) -> StopReason {
-        self.requested_where(|_| true).await
-    }
-
-    /// A stop that should interrupt the job in hand: anything but a drain.
-    async fn stop_requested(&self) -> StopReason {
-        self.requested_where(|r| *r != StopReason::Drain).await
-    }
-
-    async fn requested_where(&self, wanted: impl Fn(&StopReason) -> bool) -> StopReason {
-        let mut receiver = self.0.subscribe();
-        loop {
-            if let Some(reason) = receiver.borrow_and_update().clone().filter(|r| wanted(r)) {
-                return reason;
-            }
-            if receiver.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-}
-
 /// The engine could not start or failed its self-test: the worker takes no jobs (C29).
 #[derive(Debug, thiserror::Error)]
 #[error("the engine is not usable: {0}")]
 pub struct EngineUnusable(pub String);
-
-/// Aborts a background task when dropped.
-struct TaskGuard(JoinHandle<()>);
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// Runs a worker until `shutdown` is pulled, a spot notice arrives, or the idle timeout passes.
 pub async fn run_worker(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<Outcome> {
@@ -162,21 +74,27 @@ pub async fn run_worker(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Res
     let _notices = config.imds_endpoint.clone().map(|endpoint| {
         TaskGuard(tokio::spawn(watch_notices(endpoint, config.imds_interval, shutdown.clone())))
     });
-    let mut worker = Worker {
-        config,
+    let ledger = Ledger {
+        config: Arc::new(config),
         clients,
         board: board.clone(),
+        queue_url: queue_url.into(),
+    };
+    let mut worker = Worker {
+        ledger,
         engine: Some(engine),
         shutdown,
-        queue_url,
         hf_token: None,
         next: None,
+        finishing: None,
     };
-    let result = worker.poll().await;
+    let polled = worker.poll().await;
     worker.release_prefetched().await;
     if let Some(engine) = worker.engine.take() {
         engine.shutdown().await;
     }
+    let settled = worker.settle().await;
+    let result = settled.and(polled);
     let (state, reason) = match &result {
         Ok(Outcome::Idle) => (WorkerState::Stopped, "idle timeout".to_string()),
         Ok(Outcome::Stopped(reason)) => (WorkerState::Stopped, reason.to_string()),
@@ -187,15 +105,14 @@ pub async fn run_worker(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Res
 }
 
 struct Worker {
-    config: WorkerConfig,
-    clients: Clients,
-    board: StatusBoard,
+    ledger: Ledger,
     engine: Option<Engine>,
     shutdown: Shutdown,
-    queue_url: String,
     hf_token: Option<String>,
     /// The next job, received and made ready while the engine worked on the one before.
     next: Option<Prefetched>,
+    /// The last transcribed job's outputs and message delete, running in the background.
+    finishing: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 /// A job received while the engine works on the one before it, its input already downloaded
@@ -222,17 +139,17 @@ impl Worker {
                 last_work = Instant::now();
                 continue;
             }
-            if self.config.idle_timeout.is_some_and(|limit| last_work.elapsed() >= limit) {
+            let config = &self.ledger.config;
+            if config.idle_timeout.is_some_and(|limit| last_work.elapsed() >= limit) {
                 tracing::info!(
                     "no work for {:?}; exiting",
-                    self.config.idle_timeout.unwrap_or_default()
+                    config.idle_timeout.unwrap_or_default()
                 );
                 return Ok(Outcome::Idle);
             }
+            let (sqs, queue_url) = (&self.ledger.clients.sqs, &self.ledger.queue_url);
             let received = tokio::select! {
-                received = aws::receive(&self.config, &self.clients.sqs, &self.queue_url) => {
-                    received
-                }
+                received = aws::receive(config, sqs, queue_url) => received,
                 reason = self.shutdown.requested() => return Ok(Outcome::Stopped(reason)),
             };
             match received {
@@ -263,43 +180,29 @@ impl Worker {
                 let id = message.message_id().unwrap_or("?");
                 let preview: String = body.chars().take(200).collect();
                 tracing::warn!(message_id = id, body = %preview, "not a job: {invalid}");
-                self.dead_letter(&message, &format!("not a job: {invalid}")).await;
-                self.board.update(|s| s.jobs_failed += 1).await;
+                self.ledger.fail(&message, None, &format!("not a job: {invalid}")).await;
                 return Ok(());
             }
         };
         let receipt = message.receipt_handle().unwrap_or_default().to_string();
         let prefetched = ready.is_some();
         tracing::info!(job = %job.job_id, input = %job.s3_input_path, prefetched, "job started");
-        let (_heartbeat, prepared) = match ready {
+        let (heartbeat, prepared) = match ready {
             Some(Prefetched { heartbeat, prepared, .. }) => (heartbeat, prepared),
-            None => {
-                let beat = heartbeat(
-                    self.clients.sqs.clone(),
-                    self.queue_url.clone(),
-                    receipt.clone(),
-                    self.config.visibility_timeout(),
-                );
-                (TaskGuard(tokio::spawn(beat)), None)
-            }
+            None => (self.ledger.hold(&receipt), None),
         };
         let token = match self.hf_token_for(&job).await {
             Ok(token) => token,
             Err(e) => {
-                return self
-                    .release(&job, &receipt, self.config.retry_delay, &format!("{e:#}"))
-                    .await;
+                drop(heartbeat);
+                let why = format!("{e:#}");
+                self.ledger.release(&job, &receipt, self.ledger.config.retry_delay, &why).await;
+                return Ok(());
             }
         };
         let Some(engine) = self.engine.as_mut() else { anyhow::bail!("the engine is not running") };
-        let (config, clients, board, shutdown) =
-            (&self.config, &self.clients, &self.board, &self.shutdown);
-        let announce = async {
-            tokio::join!(
-                board.set(WorkerState::Busy, Some(&job.job_id)),
-                record(config, clients, &job, JobState::Running, |_| {}),
-            );
-        };
+        let (ledger, shutdown) = (&self.ledger, &self.shutdown);
+        let (config, clients) = (&*ledger.config, &ledger.clients);
         // Once this job's input is ready, the next one is received and made ready while the
         // engine works on this one.
         let (input_ready, next_may_start) = tokio::sync::oneshot::channel::<()>();
@@ -311,8 +214,7 @@ impl Worker {
             let _ = input_ready.send(());
             match prepared {
                 Ok(prepared) => {
-                    process::transcribe(config, clients, engine, &job, prepared, token.as_deref())
-                        .await
+                    process::transcribe(config, engine, &job, prepared, token.as_deref()).await
                 }
                 Err(failure) => Err(failure),
             }
@@ -322,10 +224,10 @@ impl Worker {
             if next_may_start.await.is_err() || shutdown.reason().is_some() {
                 return None;
             }
-            prefetch(config, clients, &self.queue_url, &in_hand).await
+            prefetch(ledger, &in_hand).await
         };
         let result = tokio::select! {
-            (result, next, ()) = async { tokio::join!(work, next, announce) } => {
+            (result, next, ()) = async { tokio::join!(work, next, ledger.announce(&job)) } => {
                 self.next = next;
                 result
             }
@@ -335,44 +237,39 @@ impl Worker {
                 self.engine = None;
                 let prefetched = in_hand.lock().ok().and_then(|mut receipt| receipt.take());
                 if let Some(prefetched) = prefetched {
-                    self.release_now(&prefetched).await;
+                    self.ledger.release_now(&prefetched).await;
                 }
-                return self.release(&job, &receipt, 0, &format!("released on {reason}")).await;
+                drop(heartbeat);
+                self.ledger.release(&job, &receipt, 0, &format!("released on {reason}")).await;
+                return Ok(());
             }
         };
-        drop(_heartbeat);
-        match result {
-            Ok(done) => {
-                tracing::info!(job = %job.job_id, no_speech = done.no_speech, "job done");
-                let (deleted, (), ()) = tokio::join!(
-                    aws::delete(&self.clients.sqs, &self.queue_url, &receipt),
-                    self.record(&job, JobState::Done, |r| r.outputs = done.outputs),
-                    self.board.update(|s| {
-                        (s.jobs_done, s.state, s.current_job) =
-                            (s.jobs_done + 1, WorkerState::Idle, None)
-                    }),
-                );
-                deleted?;
+        let failure = match result {
+            Ok(transcript) => {
+                // The engine is free: the outputs go up while it starts on the next job.
+                self.settle().await?;
+                let tail = self.ledger.clone().finish(job, receipt, heartbeat, transcript);
+                self.finishing = Some(tokio::spawn(tail));
+                return Ok(());
             }
-            Err(Failure::Permanent(reason)) => {
+            Err(failure) => failure,
+        };
+        drop(heartbeat);
+        match failure {
+            Failure::Permanent(reason) => {
                 tracing::warn!(job = %job.job_id, "job failed permanently: {reason}");
-                self.dead_letter(&message, &reason).await;
-                self.record(&job, JobState::Failed, |r| r.error = Some(reason)).await;
-                self.board
-                    .update(|s| {
-                        (s.jobs_failed, s.state, s.current_job) =
-                            (s.jobs_failed + 1, WorkerState::Idle, None)
-                    })
-                    .await;
+                self.ledger.fail(&message, Some(&job), &reason).await;
             }
-            Err(Failure::Transient(e)) => {
-                self.release(&job, &receipt, self.config.retry_delay, &format!("{e:#}")).await?;
+            Failure::Transient(e) => {
+                let delay = self.ledger.config.retry_delay;
+                self.ledger.release(&job, &receipt, delay, &format!("{e:#}")).await;
             }
-            Err(Failure::EngineCrashed(how)) => {
+            Failure::EngineCrashed(how) => {
                 tracing::error!(job = %job.job_id, "worker runtime crashed ({how}); job released");
                 self.engine = None;
-                self.release(&job, &receipt, 0, &format!("the engine crashed ({how})")).await?;
-                let engine = start_engine(&self.config).await?;
+                let why = format!("the engine crashed ({how})");
+                self.ledger.release(&job, &receipt, 0, &why).await;
+                let engine = start_engine(&self.ledger.config).await?;
                 tracing::info!("engine restarted");
                 self.engine = Some(engine);
             }
@@ -380,54 +277,27 @@ impl Worker {
         Ok(())
     }
 
-    /// Puts the message back on the queue after `delay` seconds.
-    async fn release(
-        &self,
-        job: &JobMessage,
-        receipt: &str,
-        delay: impl IntoSeconds,
-        why: &str,
-    ) -> anyhow::Result<()> {
-        let delay = delay.seconds();
-        tracing::warn!(job = %job.job_id, "job released for a retry in {delay} s: {why}");
-        if let Err(e) =
-            aws::set_visibility(&self.clients.sqs, &self.queue_url, receipt, delay).await
-        {
-            tracing::warn!("{e:#}");
+    /// Waits for the last transcribed job's outputs and message delete, normally long done.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        match self.finishing.take() {
+            Some(finishing) => {
+                finishing.await.map_err(|e| anyhow::anyhow!("finishing a job stopped: {e}"))?
+            }
+            None => Ok(()),
         }
-        self.record(job, JobState::Queued, |r| r.error = Some(why.to_string())).await;
-        self.board.set(WorkerState::Idle, None).await;
-        Ok(())
-    }
-
-    async fn dead_letter(&self, message: &Message, reason: &str) {
-        if let Err(e) = aws::dead_letter(&self.config, &self.clients.sqs, message, reason).await {
-            tracing::error!("{e:#}");
-        }
-    }
-
-    async fn record(&self, job: &JobMessage, state: JobState, change: impl FnOnce(&mut JobRecord)) {
-        record(&self.config, &self.clients, job, state, change).await;
     }
 
     /// Puts a prefetched job back on the queue at once: it never started.
     async fn release_prefetched(&mut self) {
         if let Some(next) = self.next.take() {
             drop(next.heartbeat);
-            self.release_now(next.message.receipt_handle().unwrap_or_default()).await;
-        }
-    }
-
-    async fn release_now(&self, receipt: &str) {
-        tracing::info!("prefetched job released to the queue");
-        if let Err(e) = aws::set_visibility(&self.clients.sqs, &self.queue_url, receipt, 0).await {
-            tracing::warn!("{e:#}");
+            self.ledger.release_now(next.message.receipt_handle().unwrap_or_default()).await;
         }
     }
 
     /// The Hugging Face token when the job diarizes: from the settings, else from SSM (cached).
     async fn hf_token_for(&mut self, job: &JobMessage) -> anyhow::Result<Option<String>> {
-        let worker = &self.config.settings.worker;
+        let worker = &self.ledger.config.settings.worker;
         if !(job.diarize || worker.diarize) {
             return Ok(None);
         }
@@ -437,25 +307,10 @@ impl Worker {
         if self.hf_token.is_none()
             && let Some(parameter) = &worker.hf_token_parameter
         {
-            self.hf_token = Some(aws::hf_token_from_ssm(&self.clients.ssm, parameter).await?);
+            let ssm = &self.ledger.clients.ssm;
+            self.hf_token = Some(aws::hf_token_from_ssm(ssm, parameter).await?);
         }
         Ok(self.hf_token.clone())
-    }
-}
-
-/// Writes the job's record in `state`.
-async fn record(
-    config: &WorkerConfig,
-    clients: &Clients,
-    job: &JobMessage,
-    state: JobState,
-    change: impl FnOnce(&mut JobRecord),
-) {
-    let mut record = JobRecord::new(job, state, Some(&config.worker_id));
-    change(&mut record);
-    let key = job_record_key(&job.job_id);
-    if let Err(e) = aws::put_json(&clients.s3, &config.settings.bucket, &key, &record).await {
-        tracing::warn!("{e:#}");
     }
 }
 
@@ -463,12 +318,11 @@ async fn record(
 /// own heartbeat, and downloads, probes and decodes it. Its receipt goes into `in_hand` as
 /// soon as it is received, so a stop mid-way can release it.
 async fn prefetch(
-    config: &WorkerConfig,
-    clients: &Clients,
-    queue_url: &str,
+    ledger: &Ledger,
     in_hand: &std::sync::Mutex<Option<String>>,
 ) -> Option<Prefetched> {
-    let message = match aws::receive_within(config, &clients.sqs, queue_url, 0).await {
+    let (config, clients) = (&*ledger.config, &ledger.clients);
+    let message = match aws::receive_within(config, &clients.sqs, &ledger.queue_url, 0).await {
         Ok(message) => message?,
         Err(e) => {
             tracing::debug!("no prefetch: {e:#}");
@@ -479,30 +333,12 @@ async fn prefetch(
     if let Ok(mut slot) = in_hand.lock() {
         *slot = Some(receipt.clone());
     }
-    let beat =
-        heartbeat(clients.sqs.clone(), queue_url.to_string(), receipt, config.visibility_timeout());
-    let heartbeat = TaskGuard(tokio::spawn(beat));
+    let heartbeat = ledger.hold(&receipt);
     let prepared = match JobMessage::parse(message.body().unwrap_or_default()) {
         Ok(job) => Some(process::prepare(config, clients, &job).await),
         Err(_) => None,
     };
     Some(Prefetched { message, heartbeat, prepared })
-}
-
-trait IntoSeconds {
-    fn seconds(self) -> u32;
-}
-
-impl IntoSeconds for u32 {
-    fn seconds(self) -> u32 {
-        self
-    }
-}
-
-impl IntoSeconds for Duration {
-    fn seconds(self) -> u32 {
-        self.as_secs().min(u64::from(u32::MAX)) as u32
-    }
 }
 
 /// Starts the engine and transcribes a generated clip; either failing is [`EngineUnusable`].
@@ -570,33 +406,6 @@ async fn gpu_name(device: &str) -> Option<String> {
     text.lines().next().map(|l| l.trim().to_string()).filter(|l| !l.is_empty())
 }
 
-/// Keeps the message hidden while its job runs: every half visibility timeout, within the
-/// 12-hour cap (C11).
-async fn heartbeat(
-    sqs: common::sdk::sqs::Client,
-    queue_url: String,
-    receipt: String,
-    visibility: u32,
-) {
-    let received = Instant::now();
-    let interval = Duration::from_secs_f64((f64::from(visibility) / 2.0).max(1.0));
-    loop {
-        tokio::time::sleep(interval).await;
-        let left = MAX_VISIBILITY_SECONDS.saturating_sub(received.elapsed().as_secs() + 60);
-        let next = u64::from(visibility).min(left) as u32;
-        if next == 0 {
-            tracing::warn!(
-                "the job reached SQS's 12-hour visibility cap; it may be delivered again"
-            );
-            return;
-        }
-        match aws::set_visibility(&sqs, &queue_url, &receipt, next).await {
-            Ok(()) => tracing::debug!("visibility extended by {next} s"),
-            Err(e) => tracing::warn!("{e:#}"),
-        }
-    }
-}
-
 async fn refresh_status(board: StatusBoard, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
@@ -628,22 +437,4 @@ fn backoff(failures: u32) -> Duration {
     let base = 2f64.powi(failures.saturating_sub(1).min(5) as i32).min(30.0);
     let jitter = f64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 255.0 * base / 4.0;
     Duration::from_secs_f64(base + jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_drain_does_not_interrupt_the_job_in_hand_but_a_later_stop_does() {
-        let shutdown = Shutdown::new();
-        shutdown.request(StopReason::Drain);
-        assert_eq!(shutdown.requested().await, StopReason::Drain);
-        let in_hand = tokio::time::timeout(Duration::from_millis(50), shutdown.stop_requested());
-        assert!(in_hand.await.is_err(), "a drain must let the job in hand finish");
-        shutdown.request(StopReason::Signal);
-        assert_eq!(shutdown.stop_requested().await, StopReason::Signal);
-        shutdown.request(StopReason::Drain);
-        assert_eq!(shutdown.reason(), Some(StopReason::Signal));
-    }
 }

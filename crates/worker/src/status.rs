@@ -44,6 +44,19 @@ impl StatusBoard {
         .await;
     }
 
+    /// Counts a job that ended with `count` and shows the worker idle, unless the next job
+    /// has started meanwhile (a finished job's outputs go up while the engine works on the
+    /// next one).
+    pub async fn end_job(&self, job_id: &str, count: impl FnOnce(&mut WorkerStatus)) {
+        self.update(|s| {
+            count(s);
+            if s.current_job.as_deref() == Some(job_id) {
+                (s.state, s.current_job) = (WorkerState::Idle, None);
+            }
+        })
+        .await;
+    }
+
     /// Writes the status with a fresh `last_seen`. A failed write is logged, never fatal.
     pub async fn write(&self) {
         let Some(snapshot) = self.status.lock().ok().map(|mut s| {

@@ -442,3 +442,28 @@ async fn c11_c24_a_prefetched_job_is_released_at_once_on_shutdown() {
     assert_eq!(deployment.job_state("first").await.as_deref(), Some("queued"));
     assert!(deployment.keys("output/").await.is_empty(), "no job may finish after the stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_that_cannot_be_written_release_the_job_and_the_next_job_still_finishes() {
+    // The outputs go up in the background while the engine starts on the next job; a failed
+    // upload must still put the job back, not count it done.
+    let deployment = Deployment::start("unwritable", 30).await;
+    let input = deployment.upload(&sample(), "input/unwritable.wav").await;
+    let nowhere = S3Uri::new("no-such-output-bucket", "out/");
+    deployment.send(&JobMessage::new("unwritable", input, nowhere).to_body()).await;
+    deployment.submit("fine", &sample(), "input/fine.wav").await;
+    let (shutdown, worker) = spawn_worker(deployment.worker_config("w-unwritable"));
+    wait_done(&deployment, "fine").await;
+    wait_for("the unwritable job to be released", JOB_LIMIT, || async {
+        deployment.job_state("unwritable").await.filter(|s| s == "queued")
+    })
+    .await;
+    stop(shutdown, worker).await;
+
+    let status = deployment.worker_status("w-unwritable").await.expect("status");
+    assert_eq!((status.jobs_done, status.jobs_failed), (1, 0), "{status:?}");
+    let record = S3Uri::new(&deployment.settings.bucket, common::job::job_record_key("unwritable"));
+    let record = deployment.read(&record).await.expect("job record");
+    assert!(record.contains("no-such-output-bucket"), "{record}");
+    assert_eq!(deployment.keys("output/fine/").await.len(), 4);
+}
