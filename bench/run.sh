@@ -23,17 +23,28 @@ baselines=${BENCH_BASELINES:-$root/../shared/bench}
 
 say() { printf '\n== %s\n' "$*"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+# CPU time taken by the hypervisor since the snapshot $1 of /proc/stat, as a share of all:
+# on a virtual machine, engine runs minutes apart differ mostly by this.
+cpu_snapshot() { head -1 /proc/stat; }
+steal_since() {
+    local now; now=$(cpu_snapshot)
+    awk -v a="$1" -v b="$now" 'BEGIN {
+        split(a, x); split(b, y); total = 0
+        for (i = 2; i <= 9; i++) total += y[i] - x[i]
+        printf "%.1f%%", total ? 100 * (y[9] - x[9]) / total : 0 }'
+}
 
 ./scripts/common/bootstrap.sh
 say "machine"
 echo "cores: $(nproc), memory: $(free -m | awk '/^Mem:/ {print $2}') MiB, load average: $(load)"
-echo "build: debug (the shared target dir; release builds are not used here)"
+echo "build: debug profile (as the steps and tests run here), target dir ${CARGO_TARGET_DIR:-target}"
 
 only=${BENCH_ONLY:-all}
 if [[ $only == all || $only == worker ]]; then
 say "1. worker against the bare engine (${copies} copies of the sample, one ${long_times}x file, $rounds rounds)"
+cpu=$(cpu_snapshot)
 cargo run -q -p transcription-worker --example throughput -- "$copies" "$long_times" "$rounds"
-echo "load average after the worker run: $(load)"
+echo "load average after the worker run: $(load); CPU steal during it: $(steal_since "$cpu")"
 fi
 [[ $only == all || $only == setup ]] || exit 0
 
@@ -108,12 +119,13 @@ steps_once() {
 }
 
 runs=${BENCH_SETUP_RUNS:-3}
+cpu=$(cpu_snapshot)
 best() { sort -n | head -1; }
 steps=$(for i in $(seq 1 "$runs"); do steps_once "$i"; done | best)
 inprocess=$(for _ in $(seq 1 "$runs"); do reset; "$bench_venv/bin/python" "$baselines/baseline-inprocess.py" "$endpoint" | sed -n 's/.*wall_s=//p'; done | best)
 reset
 awscli=$(AWS_CLI="$bench_venv/bin/aws" bash "$baselines/baseline-awscli.sh" "$endpoint" | sed -n 's/.*wall_s=//p')
-echo "load average after the setup runs: $(load)"
+echo "load average after the setup runs: $(load); CPU steal during them: $(steal_since "$cpu")"
 printf 'steps 010+011+020+021 (best of %s)    : %7.2f s\n' "$runs" "$steps"
 printf 'aws-cli, one process per call (24)   : %7.2f s   speed-up %5.1fx (target >= 20x)\n' \
     "$awscli" "$(echo "$awscli / $steps" | bc -l)"

@@ -24,6 +24,16 @@ pub const PATH_A_E2E_TRANSCRIPTION: &str = "path_a.e2e_transcription_seconds";
 pub const PATH_B_E2E_TRANSCRIPTION: &str = "path_b.e2e_transcription_seconds";
 /// Seconds from submitting a job to its transcript in the local end-to-end test.
 pub const E2E_TRANSCRIPTION: &str = "e2e.transcription_seconds";
+/// Audio seconds per wall-clock second through a worker on CPU, from `make bench`.
+pub const BENCH_CPU_REALTIME_FACTOR: &str = "bench.cpu.realtime_factor";
+/// Audio seconds per wall-clock second through a worker on a GPU, from `make bench` there.
+pub const BENCH_GPU_REALTIME_FACTOR: &str = "bench.gpu.realtime_factor";
+/// The worker's throughput as a share of the bare engine's, from `make bench`.
+pub const BENCH_WORKER_OVER_ENGINE: &str = "bench.worker_over_engine_throughput";
+
+/// AWS Transcribe's list price for batch transcription, USD per audio minute: the managed
+/// service the cost figures are compared with.
+pub const TRANSCRIBE_USD_PER_MINUTE: f64 = 0.024;
 
 /// One recorded figure.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -153,11 +153,13 @@ pub struct NoPrompt {
 }
 
 impl NoPrompt {
+    /// `key` names a `.env` key, a flag (`--path`), or the question (`switch`).
     fn refuse(&self, key: &str, what: &str) -> anyhow::Error {
-        let how = if self.assume_yes {
-            "set it in .env or pass it as a flag"
-        } else {
-            "pass --yes to accept defaults, or set it in .env"
+        let how = match (crate::keys::spec(key).is_some(), key.starts_with("--")) {
+            (true, _) if self.assume_yes => "set it in .env or pass it as a flag".to_string(),
+            (true, _) => "pass --yes to accept defaults, or set it in .env".to_string(),
+            (false, true) => format!("pass {key}"),
+            (false, false) => "pass --yes to accept".to_string(),
         };
         anyhow::Error::new(UsageError(format!(
             "{key}: {what} but there is no terminal to ask on; {how}"
@@ -263,5 +265,23 @@ impl Prompter for Scripted {
             Answer::Select(i) => Ok(i),
             _ => Ok(default),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_the_way_to_answer_without_a_terminal() {
+        let mut prompter = NoPrompt { assume_yes: false };
+        let message = |e: anyhow::Error| e.to_string();
+        let setting = message(prompter.text("AWS_REGION", "Region?", None).expect_err("refused"));
+        assert!(setting.contains("set it in .env"), "{setting}");
+        let flag = message(prompter.select("--path", "Which?", &[], 0).expect_err("refused"));
+        assert!(flag.ends_with("pass --path"), "{flag}");
+        let question = message(prompter.confirm("switch", "Switch?", false).expect_err("refused"));
+        assert!(question.ends_with("pass --yes to accept"), "{question}");
+        assert!(!question.contains(".env"), "{question}");
     }
 }

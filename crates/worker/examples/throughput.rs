@@ -34,9 +34,6 @@ use common::job::{JobMessage, OutputFormat, S3Uri, Transcript, WorkerState};
 use transcription_worker::engine::{Engine, Request};
 use transcription_worker::{Shutdown, StopReason, api_calls, run_worker};
 
-/// AWS Transcribe's list price, USD per audio minute.
-const TRANSCRIBE_PER_MINUTE: f64 = 0.024;
-
 /// Worker runs, each between two runs of the bare engine, unless given.
 const ROUNDS: usize = 3;
 
@@ -57,7 +54,8 @@ async fn main() -> anyhow::Result<()> {
     // Worker runs alternate with reference runs, and each worker run is compared with the
     // mean of the references either side of it: the engine's own speed drifts by several
     // per cent within minutes even on an idle machine.
-    let reference_config = deployment.worker_config("w-reference");
+    let mut reference_config = deployment.worker_config("w-reference");
+    use_device_from_env(&mut reference_config);
     let mut references = vec![direct(&reference_config, &files).await?];
     let mut runs = Vec::new();
     for round in 1..=rounds {
@@ -138,11 +136,13 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let prices = spot_prices(&deployment).await;
-    let transcribe_hour = TRANSCRIBE_PER_MINUTE * 60.0;
+    let transcribe_hour = common::measurements::TRANSCRIBE_USD_PER_MINUTE * 60.0;
     let break_even = transcribe_hour * speed;
+    let device = if reference_config.engine.device == "cuda" { "gpu" } else { "cpu" };
     println!(
-        "cost per audio hour, CPU figures ({speed:.2}x real time on this machine) with spot \
-         prices from the local EMULATOR (a constant, not a market price):"
+        "cost per audio hour, {} figures ({speed:.2}x real time on this machine) with spot \
+         prices from the local EMULATOR (a constant, not a market price):",
+        device.to_uppercase()
     );
     let project = common::Project::at(testkit::workspace_root());
     for (instance_type, price) in &prices {
@@ -151,18 +151,18 @@ async fn main() -> anyhow::Result<()> {
             "  {instance_type:<14} ${price:.6}/h (emulator) -> ${per_audio_hour:.6} per audio \
              hour; AWS Transcribe ${transcribe_hour:.2} per audio hour"
         );
-        let key = format!("bench.emulator_cpu.cost_per_audio_hour_usd.{instance_type}");
+        let key = format!("bench.emulator_{device}.cost_per_audio_hour_usd.{instance_type}");
         record(&project, &key, per_audio_hour);
     }
     println!(
         "  break-even: at this speed any instance under ${break_even:.2}/h costs less per audio \
          hour than AWS Transcribe (${transcribe_hour:.2})"
     );
-    record(&project, "bench.cpu.break_even_instance_usd_per_hour", break_even);
+    record(&project, &format!("bench.{device}.break_even_instance_usd_per_hour"), break_even);
     record(&project, "bench.transcribe_per_audio_hour_usd", transcribe_hour);
     record(&project, "bench.worker_over_engine_throughput", ratio);
     record(&project, "bench.worker_engine_busy_share", busy);
-    record(&project, "bench.cpu.realtime_factor", speed);
+    record(&project, &format!("bench.{device}.realtime_factor"), speed);
     record(&project, "bench.aws_calls_per_job", calls.0 + calls.1);
     record(&project, "bench.worker_rss_idle_mib", idle_mib);
     record(&project, "bench.worker_rss_working_mib", peak_mib);
@@ -210,6 +210,7 @@ async fn through_worker(
     let worker_id = format!("w-bench-{round}");
     let mut config = deployment.worker_config(&worker_id);
     config.status_interval = Duration::from_secs(30);
+    use_device_from_env(&mut config);
     let inputs = upload_all(deployment, files, round).await;
 
     let started = Instant::now();
@@ -261,6 +262,14 @@ async fn through_worker(
         jobs: inputs.len(),
         stages: stage_means(deployment, &inputs).await,
     })
+}
+
+/// `FLEET_ENGINE_DEVICE=cuda` runs the benchmark on a GPU worker's GPU; the figures are then
+/// recorded under `bench.gpu.*` instead of `bench.cpu.*`.
+fn use_device_from_env(config: &mut transcription_worker::WorkerConfig) {
+    if let Ok(device) = std::env::var("FLEET_ENGINE_DEVICE") {
+        config.engine.device = device;
+    }
 }
 
 fn median(values: &[f64]) -> f64 {

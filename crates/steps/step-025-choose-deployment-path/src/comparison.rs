@@ -203,6 +203,7 @@ pub fn render(
             let _ = writeln!(md, "Spot prices could not be read: {e}");
         }
     }
+    audio_hour_costs(&mut md, settings.is_local(), prices, measured);
 
     let _ = writeln!(md, "\n## Operational complexity\n");
     let _ = writeln!(md, "| | Path A (traditional) | Path B (Docker) |\n|---|---|---|");
@@ -215,6 +216,56 @@ pub fn render(
         let _ = writeln!(md, "| {what} | {a} | {b} |");
     }
     md
+}
+
+/// Dollars per audio hour for each instance type: its median spot price over the speed
+/// `make bench` measured through a worker, next to AWS Transcribe's list price.
+fn audio_hour_costs(
+    md: &mut String,
+    emulator: bool,
+    prices: &Result<Vec<TypePrices>, String>,
+    measured: &BTreeMap<String, Measurement>,
+) {
+    let transcribe = measurements::TRANSCRIBE_USD_PER_MINUTE * 60.0;
+    let _ = writeln!(md, "\n### Per audio hour\n");
+    let speed = [
+        (measurements::BENCH_GPU_REALTIME_FACTOR, "GPU"),
+        (measurements::BENCH_CPU_REALTIME_FACTOR, "CPU, not a GPU speed"),
+    ]
+    .into_iter()
+    .find_map(|(key, label)| measured.get(key).map(|m| (m, label)));
+    let Some((speed, device)) = speed else {
+        let _ = writeln!(
+            md,
+            "Transcription speed not measured: run `make bench` (on a GPU worker for GPU figures). \
+             AWS Transcribe lists ${transcribe:.2} per audio hour."
+        );
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "Measured by `make bench` on {}: {:.2}x real time through a worker ({device}){}.\n",
+        speed.recorded_at.format("%Y-%m-%d"),
+        speed.value,
+        measured.get(measurements::BENCH_WORKER_OVER_ENGINE).map_or_else(String::new, |m| {
+            format!(", {:.3} of the bare engine's throughput", m.value)
+        })
+    );
+    let label = if emulator { format!(" ({EMULATOR_LABEL})") } else { String::new() };
+    let _ = writeln!(md, "| instance type | per audio hour{label} |\n|---|---|");
+    for p in prices.as_ref().map(Vec::as_slice).unwrap_or_default() {
+        let cost = p.median().map_or_else(
+            || "no price listed".to_string(),
+            |hourly| format!("${:.6}", hourly / speed.value),
+        );
+        let _ = writeln!(md, "| {} | {cost} |", p.instance_type);
+    }
+    let _ = writeln!(
+        md,
+        "| AWS Transcribe (list price) | ${transcribe:.2} |\n\nAt this speed any instance under \
+         ${:.2} per hour costs less per audio hour than AWS Transcribe.",
+        transcribe * speed.value
+    );
 }
 
 const QUALITATIVE_OPERATIONS: [(&str, &str, &str); 4] = [
@@ -262,5 +313,37 @@ mod tests {
         assert_eq!(prices.median(), Some(0.45));
         assert_eq!(dollars(0.00001), "$0.00001/h");
         assert_eq!(dollars(0.3512), "$0.3512/h");
+    }
+
+    fn measured(key: &str, value: f64) -> (String, Measurement) {
+        (key.to_string(), Measurement { value, recorded_at: chrono::Utc::now() })
+    }
+
+    #[test]
+    fn cost_per_audio_hour_divides_the_median_price_by_the_measured_speed() {
+        let prices = Ok(vec![TypePrices {
+            instance_type: "g5.xlarge".into(),
+            by_zone: [("a".to_string(), 0.40), ("b".to_string(), 0.60)].into(),
+        }]);
+        let mut md = String::new();
+        audio_hour_costs(&mut md, false, &prices, &BTreeMap::new());
+        assert!(md.contains("not measured: run `make bench`"), "{md}");
+
+        let cpu = [measured(measurements::BENCH_CPU_REALTIME_FACTOR, 4.0)].into();
+        let mut md = String::new();
+        audio_hour_costs(&mut md, false, &prices, &cpu);
+        assert!(md.contains("4.00x real time through a worker (CPU, not a GPU speed)"), "{md}");
+        assert!(md.contains("| g5.xlarge | $0.125000 |"), "{md}");
+        assert!(md.contains("under $5.76 per hour"), "{md}");
+
+        let both = [
+            measured(measurements::BENCH_CPU_REALTIME_FACTOR, 4.0),
+            measured(measurements::BENCH_GPU_REALTIME_FACTOR, 50.0),
+        ]
+        .into();
+        let mut md = String::new();
+        audio_hour_costs(&mut md, false, &prices, &both);
+        assert!(md.contains("50.00x real time through a worker (GPU)"), "{md}");
+        assert!(md.contains("| g5.xlarge | $0.010000 |"), "{md}");
     }
 }

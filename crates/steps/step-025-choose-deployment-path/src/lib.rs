@@ -113,7 +113,7 @@ fn ask(ctx: &mut Context, current: Option<DeploymentPath>) -> anyhow::Result<Dep
     }
     let options: Vec<String> = DeploymentPath::ALL.iter().map(|p| trade_offs(*p)).collect();
     let default = DeploymentPath::ALL.iter().position(|p| Some(*p) == current).unwrap_or(0);
-    let index = ctx.prompter.select("path", "Which deployment path?", &options, default)?;
+    let index = ctx.prompter.select("--path", "Which deployment path?", &options, default)?;
     DeploymentPath::ALL.get(index).copied().ok_or_else(|| anyhow::anyhow!("no path number {index}"))
 }
 

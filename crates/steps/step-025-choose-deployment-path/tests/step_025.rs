@@ -86,6 +86,7 @@ async fn non_interactive_switch_without_yes_is_refused_and_keeps_the_old_choice(
     let text = common::cli::render_error(&error);
     assert!(text.contains("step-999-terminate-workers.sh"), "says what switching means: {text}");
     assert!(text.contains("--yes"), "{text}");
+    assert!(!text.contains(".env"), "a confirmation is not a setting: {text}");
     assert_eq!(chosen(&project), "DEPLOYMENT_PATH=traditional\n");
     assert_eq!(link_text(&project, "launch-worker.sh"), "step-120-launch-spot-worker.sh");
 }
@@ -98,7 +99,7 @@ async fn menu_choice_and_same_path_rerun_change_nothing_but_the_comparison() {
     let report = run(testkit::context(NAME, &project, prompter.clone()), Args::default())
         .await
         .expect("menu");
-    assert_eq!(prompter.asked(), vec!["path".to_string()]);
+    assert_eq!(prompter.asked(), vec!["--path".to_string()]);
     assert_eq!(report.data["path"], "docker");
 
     let again = choose(&project, Some(DeploymentPath::Docker), vec![]).await.expect("again");
