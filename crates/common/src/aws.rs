@@ -202,6 +202,15 @@ pub async fn caller_identity(config: &SdkConfig) -> anyhow::Result<(String, Stri
     Ok((out.account().unwrap_or_default().to_string(), out.arn().unwrap_or_default().to_string()))
 }
 
+/// The account id: `AWS_ACCOUNT_ID` from the settings, else the caller's account from STS.
+#[cfg(feature = "sts")]
+pub async fn account_id(settings: &Settings, config: &SdkConfig) -> anyhow::Result<String> {
+    match &settings.account_id {
+        Some(account) => Ok(account.clone()),
+        None => Ok(caller_identity(config).await?.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

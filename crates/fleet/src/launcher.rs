@@ -49,6 +49,23 @@ impl LaunchSummary {
         ids.extend(self.launched.iter().map(|l| l.instance_id.clone()));
         ids
     }
+
+    /// Writes the launch of `path` into `report`: the summary line, and the data
+    /// (`instance_ids`, `launched`).
+    pub fn finish_report(&self, path: DeploymentPath, report: &mut Report) {
+        let letter = path.letter();
+        report.summary = match self.launched.len() {
+            0 => format!(
+                "{} Path {letter} worker(s) already live; nothing launched",
+                self.existing.len()
+            ),
+            n => format!("launched {n} Path {letter} worker(s) in {:.0} s", self.launch_seconds),
+        };
+        report.data = serde_json::json!({
+            "instance_ids": self.all_ids(),
+            "launched": self.launched,
+        });
+    }
 }
 
 /// Launches the workers `request` asks for, reporting each step in `report`.

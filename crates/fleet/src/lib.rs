@@ -19,6 +19,7 @@
 //! - [`traditional`] holds Path A's bootstrap user data and bundle file list;
 //! - [`workers`] finds workers by their tags and waits for them to run;
 //! - [`health`] judges each worker from its instance state and its status object;
+//! - [`health_check`] is what the health-check steps share: flags, checking a path's workers;
 //! - [`bundle`] is the Path A worker bundle: manifest, content-addressed version, `current`;
 //! - [`local`] is NOT cloud code: in local mode it starts the real worker process for an
 //!   instance the emulator launched, as the bootstrap would on a real instance.
@@ -27,6 +28,7 @@ pub mod ami;
 pub mod bundle;
 pub mod docker_path;
 pub mod health;
+pub mod health_check;
 pub mod launch;
 pub mod launcher;
 pub mod local;

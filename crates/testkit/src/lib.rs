@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::settings::Env;
 
+pub mod iam;
+
 /// The workspace folder.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

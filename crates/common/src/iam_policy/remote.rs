@@ -6,6 +6,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
 
+use super::Scope;
 use crate::aws::SdkResultExt;
 use crate::cli::HintExt;
 
@@ -90,6 +91,31 @@ pub async fn attached_policies(iam: &Client, name: &str) -> anyhow::Result<Vec<S
         .await
         .iam_context(|| format!("failed to list the policies attached to role `{name}`"))?;
     Ok(items.into_iter().filter_map(|p| p.policy_arn).collect())
+}
+
+/// The worker role's managed policies against the two it should have (the worker policy and
+/// Session Manager).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerAttachments {
+    /// Each wanted policy ARN, and whether it is attached.
+    pub wanted: Vec<(String, bool)>,
+    /// Attached policy ARNs that are not the worker's.
+    pub foreign: Vec<String>,
+}
+
+/// Reads which policies the worker role of `scope` has attached, against the wanted two.
+pub async fn worker_attachments(iam: &Client, scope: &Scope) -> anyhow::Result<WorkerAttachments> {
+    let wanted = [scope.policy_arn(), scope.ssm_core_policy_arn()];
+    let attached = attached_policies(iam, &scope.role_name()).await?;
+    let foreign = attached.iter().filter(|arn| !wanted.contains(arn)).cloned().collect();
+    let wanted = wanted
+        .into_iter()
+        .map(|arn| {
+            let on = attached.contains(&arn);
+            (arn, on)
+        })
+        .collect();
+    Ok(WorkerAttachments { wanted, foreign })
 }
 
 /// Names of the inline policies of role `name`.

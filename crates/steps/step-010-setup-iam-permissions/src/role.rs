@@ -65,10 +65,9 @@ pub async fn ensure_attachments(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let role = scope.role_name();
-    let wanted = [scope.policy_arn(), scope.ssm_core_policy_arn()];
-    let attached = remote::attached_policies(iam, &role).await?;
-    for arn in &wanted {
-        if attached.contains(arn) {
+    let attachments = remote::worker_attachments(iam, scope).await?;
+    for (arn, attached) in &attachments.wanted {
+        if *attached {
             report.item(Mark::Unchanged, "attached", format!("`{}`", short(arn)));
             continue;
         }
@@ -82,7 +81,7 @@ pub async fn ensure_attachments(
     }
 
     // Anything else attached widens the least privilege this step promises.
-    for arn in attached.iter().filter(|arn| !wanted.contains(arn)) {
+    for arn in &attachments.foreign {
         iam.detach_role_policy()
             .role_name(&role)
             .policy_arn(arn)

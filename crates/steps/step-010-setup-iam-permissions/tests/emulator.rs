@@ -1,53 +1,35 @@
 //! step-010 against a private moto server: create, re-run, repair.
 
-use common::iam_policy::{SETUP_STEP, Scope, worker_policy};
+use common::iam_policy::{SETUP_STEP, worker_policy};
 use common::sdk::iam;
 use common::ui::Scripted;
 use common::{Mark, Report, Status};
 use serde_json::json;
 use step_010_setup_iam_permissions::{Args, NAME, run};
-use testkit::{Emulator, TestProject};
+use testkit::iam::IamWorld;
 
-struct World {
-    _emulator: Emulator,
-    project: TestProject,
-    scope: Scope,
-    iam: iam::Client,
+async fn step(w: &IamWorld) -> Report {
+    let ctx = testkit::context(NAME, &w.project, Scripted::new([]));
+    run(ctx, Args::default()).await.expect("step-010 runs")
 }
 
-async fn world(name: &str) -> World {
-    let emulator = Emulator::start();
-    let project = TestProject::local(&emulator, name);
-    let settings = project.settings();
-    let scope = Scope::new(&settings, "123456789012");
-    let iam = iam::Client::new(&testkit::sdk_config(&settings).await);
-    World { _emulator: emulator, project, scope, iam }
+async fn profile_roles(w: &IamWorld) -> Vec<String> {
+    let out = w.iam.get_instance_profile().instance_profile_name(w.scope.profile_name());
+    let out = out.send().await.expect("profile");
+    let profile = out.instance_profile.expect("profile body");
+    profile.roles().iter().map(|r| r.role_name().to_string()).collect()
 }
 
-impl World {
-    async fn step(&self) -> Report {
-        let ctx = testkit::context(NAME, &self.project, Scripted::new([]));
-        run(ctx, Args::default()).await.expect("step-010 runs")
-    }
+async fn default_document(w: &IamWorld) -> serde_json::Value {
+    let arn = w.scope.policy_arn();
+    let policy = common::iam_policy::remote::find_policy(&w.iam, &arn).await.expect("read");
+    let policy = policy.expect("policy exists");
+    common::iam_policy::remote::default_document(&w.iam, &arn, &policy).await.expect("doc")
+}
 
-    async fn profile_roles(&self) -> Vec<String> {
-        let out = self.iam.get_instance_profile().instance_profile_name(self.scope.profile_name());
-        let out = out.send().await.expect("profile");
-        let profile = out.instance_profile.expect("profile body");
-        profile.roles().iter().map(|r| r.role_name().to_string()).collect()
-    }
-
-    async fn default_document(&self) -> serde_json::Value {
-        let arn = self.scope.policy_arn();
-        let policy = common::iam_policy::remote::find_policy(&self.iam, &arn).await.expect("read");
-        let policy = policy.expect("policy exists");
-        common::iam_policy::remote::default_document(&self.iam, &arn, &policy).await.expect("doc")
-    }
-
-    async fn create_role_by_hand(&self, trust: &serde_json::Value) {
-        let role = self.iam.create_role().role_name(self.scope.role_name());
-        role.assume_role_policy_document(trust.to_string()).send().await.expect("role by hand");
-    }
+async fn create_role_by_hand(w: &IamWorld, trust: &serde_json::Value) {
+    let role = w.iam.create_role().role_name(w.scope.role_name());
+    role.assume_role_policy_document(trust.to_string()).send().await.expect("role by hand");
 }
 
 fn has(report: &Report, mark: Mark, label: &str) -> bool {
@@ -60,16 +42,16 @@ fn tag_pairs(tags: &[iam::types::Tag]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn fresh_account_gets_role_profile_policy_attachments_and_tags() {
-    let w = world("fresh").await;
-    let report = w.step().await;
+    let w = IamWorld::start("fresh").await;
+    let report = step(&w).await;
     assert_eq!(report.status, Status::Ok, "{}", report.to_text());
     for label in ["policy", "role", "instance profile", "profile role", "operator policy"] {
         assert!(has(&report, Mark::Created, label), "{label} not created:\n{}", report.to_text());
     }
 
-    assert_eq!(w.profile_roles().await, vec![w.scope.role_name()]);
+    assert_eq!(profile_roles(&w).await, vec![w.scope.role_name()]);
     assert!(common::iam_policy::document::same(
-        &w.default_document().await,
+        &default_document(&w).await,
         &worker_policy(&w.scope)
     ));
     let attached =
@@ -99,9 +81,9 @@ async fn fresh_account_gets_role_profile_policy_attachments_and_tags() {
 
 #[tokio::test]
 async fn second_run_reports_nothing_changed() {
-    let w = world("rerun").await;
-    w.step().await;
-    let report = w.step().await;
+    let w = IamWorld::start("rerun").await;
+    step(&w).await;
+    let report = step(&w).await;
     assert_eq!(report.status, Status::Ok);
     assert!(!report.changed_anything(), "{}", report.to_text());
     assert_eq!(report.summary, "nothing changed");
@@ -110,32 +92,32 @@ async fn second_run_reports_nothing_changed() {
 
 #[tokio::test]
 async fn role_left_by_an_interrupted_run_gets_its_profile_policy_and_tags() {
-    let w = world("roleonly").await;
-    w.create_role_by_hand(&common::iam_policy::trust_policy()).await;
-    let report = w.step().await;
+    let w = IamWorld::start("roleonly").await;
+    create_role_by_hand(&w, &common::iam_policy::trust_policy()).await;
+    let report = step(&w).await;
     assert!(has(&report, Mark::Unchanged, "role"), "{}", report.to_text());
     assert!(has(&report, Mark::Updated, "role tags"), "{}", report.to_text());
     assert!(has(&report, Mark::Created, "instance profile"));
-    assert_eq!(w.profile_roles().await, vec![w.scope.role_name()]);
-    assert!(!w.step().await.changed_anything());
+    assert_eq!(profile_roles(&w).await, vec![w.scope.role_name()]);
+    assert!(!step(&w).await.changed_anything());
 }
 
 #[tokio::test]
 async fn profile_without_role_gets_the_role() {
-    let w = world("profonly").await;
+    let w = IamWorld::start("profonly").await;
     let profile = w.iam.create_instance_profile().instance_profile_name(w.scope.profile_name());
     profile.send().await.expect("profile by hand");
-    let report = w.step().await;
+    let report = step(&w).await;
     assert!(has(&report, Mark::Created, "role"), "{}", report.to_text());
     assert!(has(&report, Mark::Created, "profile role"), "{}", report.to_text());
     assert!(has(&report, Mark::Updated, "profile tags"), "{}", report.to_text());
-    assert_eq!(w.profile_roles().await, vec![w.scope.role_name()]);
+    assert_eq!(profile_roles(&w).await, vec![w.scope.role_name()]);
 }
 
 #[tokio::test]
 async fn profile_holding_a_foreign_role_is_given_back_the_worker_role() {
-    let w = world("foreign").await;
-    w.step().await;
+    let w = IamWorld::start("foreign").await;
+    step(&w).await;
     let (profile, role) = (w.scope.profile_name(), w.scope.role_name());
     let remove = w.iam.remove_role_from_instance_profile().instance_profile_name(&profile);
     remove.role_name(&role).send().await.expect("remove");
@@ -145,15 +127,15 @@ async fn profile_holding_a_foreign_role_is_given_back_the_worker_role() {
     let add = w.iam.add_role_to_instance_profile().instance_profile_name(&profile);
     add.role_name("admin-ish").send().await.expect("add foreign");
 
-    let report = w.step().await;
+    let report = step(&w).await;
     assert!(has(&report, Mark::Deleted, "profile role"), "{}", report.to_text());
-    assert_eq!(w.profile_roles().await, vec![role]);
+    assert_eq!(profile_roles(&w).await, vec![role]);
 }
 
 #[tokio::test]
 async fn drifted_trust_and_extra_attachment_are_repaired() {
-    let w = world("trust").await;
-    w.step().await;
+    let w = IamWorld::start("trust").await;
+    step(&w).await;
     let role = w.scope.role_name();
     let lambda = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"Service": ["ec2.amazonaws.com", "lambda.amazonaws.com"]},
@@ -163,7 +145,7 @@ async fn drifted_trust_and_extra_attachment_are_repaired() {
     let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
     w.iam.attach_role_policy().role_name(&role).policy_arn(admin).send().await.expect("attach");
 
-    let report = w.step().await;
+    let report = step(&w).await;
     assert!(has(&report, Mark::Updated, "role trust"), "{}", report.to_text());
     let was: Vec<&str> =
         report.items.iter().filter(|i| i.label == "  drift").map(|i| i.detail.as_str()).collect();
@@ -175,13 +157,13 @@ async fn drifted_trust_and_extra_attachment_are_repaired() {
     let attached =
         common::iam_policy::remote::attached_policies(&w.iam, &role).await.expect("list");
     assert!(!attached.iter().any(|a| a == admin));
-    assert!(!w.step().await.changed_anything());
+    assert!(!step(&w).await.changed_anything());
 }
 
 #[tokio::test]
 async fn changed_policy_with_five_versions_drops_the_oldest_non_default_first() {
-    let w = world("versions").await;
-    w.step().await;
+    let w = IamWorld::start("versions").await;
+    step(&w).await;
     let arn = w.scope.policy_arn();
     let mut narrowed = worker_policy(&w.scope);
     narrowed["Statement"].as_array_mut().expect("list").retain(|s| s["Sid"] != "WriteWorkerLogs");
@@ -190,7 +172,7 @@ async fn changed_policy_with_five_versions_drops_the_oldest_non_default_first() 
         version.policy_document(narrowed.to_string()).send().await.expect("version by hand");
     }
 
-    let report = w.step().await;
+    let report = step(&w).await;
     assert_eq!(report.status, Status::Ok, "{}", report.to_text());
     let deleted = report.items.iter().find(|i| i.label == "policy version").expect("pruned");
     assert!(deleted.detail.starts_with("`v1`"), "{}", deleted.detail);
@@ -200,14 +182,14 @@ async fn changed_policy_with_five_versions_drops_the_oldest_non_default_first() 
     assert_eq!(ids.len(), 5, "{ids:?}");
     assert!(!ids.contains(&"v1"), "{ids:?}");
     assert!(common::iam_policy::document::same(
-        &w.default_document().await,
+        &default_document(&w).await,
         &worker_policy(&w.scope)
     ));
 }
 
 #[tokio::test]
 async fn operator_policy_only_writes_the_file_and_leaves_iam_alone() {
-    let w = world("operator").await;
+    let w = IamWorld::start("operator").await;
     let ctx = testkit::context(NAME, &w.project, Scripted::new([]));
     let args = Args { operator_policy_only: true, ..Args::default() };
     let report = run(ctx, args).await.expect("runs");

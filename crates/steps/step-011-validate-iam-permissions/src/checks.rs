@@ -79,16 +79,15 @@ pub async fn attachments(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let role = scope.role_name();
-    let wanted = [scope.policy_arn(), scope.ssm_core_policy_arn()];
-    let attached = remote::attached_policies(iam, &role).await?;
-    for arn in &wanted {
-        if attached.contains(arn) {
+    let attachments = remote::worker_attachments(iam, scope).await?;
+    for (arn, attached) in &attachments.wanted {
+        if *attached {
             report.item(Mark::Passed, "attached", format!("`{arn}`"));
         } else {
             problem(report, "attached", format!("`{arn}` is not attached to `{role}`"));
         }
     }
-    for arn in attached.iter().filter(|arn| !wanted.contains(arn)) {
+    for arn in &attachments.foreign {
         problem(
             report,
             "attached",

@@ -23,11 +23,7 @@ pub async fn run(ctx: Context, _args: Args) -> anyhow::Result<Report> {
     ctx.ui.header(ctx.step, "compare the worker's IAM with step-010");
     let settings = ctx.load_settings()?.settings;
     let config = common::aws::sdk_config(&settings, &ctx.env, &Default::default()).await;
-    let account = match &settings.account_id {
-        Some(account) => account.clone(),
-        None => common::aws::caller_identity(&config).await?.0,
-    };
-    let scope = Scope::new(&settings, &account);
+    let scope = Scope::new(&settings, &common::aws::account_id(&settings, &config).await?);
     check(&ctx, &settings, &scope, &iam::Client::new(&config)).await
 }
 

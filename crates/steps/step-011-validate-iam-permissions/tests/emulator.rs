@@ -1,47 +1,21 @@
 //! step-011 against a private moto server, with drift made by hand and repaired by step-010.
 
-use common::iam_policy::{Scope, worker_policy};
-use common::sdk::iam;
+use common::iam_policy::worker_policy;
 use common::ui::Scripted;
 use common::{Mark, Report, Status};
-use testkit::{Emulator, TestProject};
+use testkit::iam::IamWorld;
 
-struct World {
-    _emulator: Emulator,
-    project: TestProject,
-    scope: Scope,
-    iam: iam::Client,
+async fn validate(w: &IamWorld) -> Report {
+    let ctx =
+        testkit::context(step_011_validate_iam_permissions::NAME, &w.project, Scripted::new([]));
+    let args = step_011_validate_iam_permissions::Args::default();
+    step_011_validate_iam_permissions::run(ctx, args).await.expect("step-011 runs")
 }
 
-async fn world(name: &str) -> World {
-    let emulator = Emulator::start();
-    let project = TestProject::local(&emulator, name);
-    let settings = project.settings();
-    let scope = Scope::new(&settings, "123456789012");
-    let iam = iam::Client::new(&testkit::sdk_config(&settings).await);
-    World { _emulator: emulator, project, scope, iam }
-}
-
-impl World {
-    async fn validate(&self) -> Report {
-        let ctx = testkit::context(
-            step_011_validate_iam_permissions::NAME,
-            &self.project,
-            Scripted::new([]),
-        );
-        let args = step_011_validate_iam_permissions::Args::default();
-        step_011_validate_iam_permissions::run(ctx, args).await.expect("step-011 runs")
-    }
-
-    async fn setup(&self) -> Report {
-        let ctx = testkit::context(
-            step_010_setup_iam_permissions::NAME,
-            &self.project,
-            Scripted::new([]),
-        );
-        let args = step_010_setup_iam_permissions::Args::default();
-        step_010_setup_iam_permissions::run(ctx, args).await.expect("step-010 runs")
-    }
+async fn setup(w: &IamWorld) -> Report {
+    let ctx = testkit::context(step_010_setup_iam_permissions::NAME, &w.project, Scripted::new([]));
+    let args = step_010_setup_iam_permissions::Args::default();
+    step_010_setup_iam_permissions::run(ctx, args).await.expect("step-010 runs")
 }
 
 fn problems(report: &Report) -> Vec<String> {
@@ -51,9 +25,9 @@ fn problems(report: &Report) -> Vec<String> {
 
 #[tokio::test]
 async fn passes_after_step_010() {
-    let w = world("clean").await;
-    w.setup().await;
-    let report = w.validate().await;
+    let w = IamWorld::start("clean").await;
+    setup(&w).await;
+    let report = validate(&w).await;
     assert_eq!(report.status, Status::Ok, "{}", report.to_text());
     assert!(problems(&report).is_empty());
     assert_eq!(report.count(Mark::Passed), 8, "{}", report.to_text());
@@ -62,8 +36,8 @@ async fn passes_after_step_010() {
 
 #[tokio::test]
 async fn fresh_account_names_every_missing_resource_and_the_fix() {
-    let w = world("empty").await;
-    let report = w.validate().await;
+    let w = IamWorld::start("empty").await;
+    let report = validate(&w).await;
     assert_eq!(report.status, Status::Failed);
     assert_eq!(report.status.exit_code(), 1);
     let found = problems(&report);
@@ -78,29 +52,29 @@ async fn fresh_account_names_every_missing_resource_and_the_fix() {
 
 #[tokio::test]
 async fn removed_statement_is_named_by_011_and_repaired_by_010() {
-    let w = world("removed").await;
-    w.setup().await;
+    let w = IamWorld::start("removed").await;
+    setup(&w).await;
     let mut narrowed = worker_policy(&w.scope);
     narrowed["Statement"].as_array_mut().expect("list").retain(|s| s["Sid"] != "ReadInputAudio");
     let version =
         w.iam.create_policy_version().policy_arn(w.scope.policy_arn()).set_as_default(true);
     version.policy_document(narrowed.to_string()).send().await.expect("drift by hand");
 
-    let report = w.validate().await;
+    let report = validate(&w).await;
     assert_eq!(report.status, Status::Failed, "{}", report.to_text());
     let found = problems(&report);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("statement `ReadInputAudio` is missing"), "{found:?}");
 
-    let repair = w.setup().await;
+    let repair = setup(&w).await;
     assert!(repair.items.iter().any(|i| i.mark == Mark::Updated && i.label == "policy"));
-    assert_eq!(w.validate().await.status, Status::Ok);
+    assert_eq!(validate(&w).await.status, Status::Ok);
 }
 
 #[tokio::test]
 async fn missing_tag_foreign_attachment_and_empty_profile_are_drift() {
-    let w = world("drift").await;
-    w.setup().await;
+    let w = IamWorld::start("drift").await;
+    setup(&w).await;
     let (role, profile) = (w.scope.role_name(), w.scope.profile_name());
     w.iam.untag_role().role_name(&role).tag_keys("Environment").send().await.expect("untag");
     let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
@@ -108,7 +82,7 @@ async fn missing_tag_foreign_attachment_and_empty_profile_are_drift() {
     let remove = w.iam.remove_role_from_instance_profile().instance_profile_name(&profile);
     remove.role_name(&role).send().await.expect("empty the profile");
 
-    let report = w.validate().await;
+    let report = validate(&w).await;
     let found = problems(&report);
     assert!(
         found.iter().any(|p| p.starts_with("role tags: missing or different: Environment=test")),
@@ -118,7 +92,7 @@ async fn missing_tag_foreign_attachment_and_empty_profile_are_drift() {
     assert!(found.iter().any(|p| p.contains(&format!("`{profile}` holds no role"))), "{found:?}");
     assert_eq!(found.len(), 3, "{found:?}");
 
-    w.setup().await;
-    let after = w.validate().await;
+    setup(&w).await;
+    let after = validate(&w).await;
     assert_eq!(after.status, Status::Ok, "{}", after.to_text());
 }

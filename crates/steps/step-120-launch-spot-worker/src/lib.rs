@@ -55,14 +55,7 @@ pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
     if settings.is_local() {
         start_local_runners(&ctx, &settings, &clients, &summary.all_ids(), &mut report).await?;
     }
-    report.summary = match summary.launched.len() {
-        0 => format!("{} Path A worker(s) already live; nothing launched", summary.existing.len()),
-        n => format!("launched {n} Path A worker(s) in {:.0} s", summary.launch_seconds),
-    };
-    report.data = serde_json::json!({
-        "instance_ids": summary.all_ids(),
-        "launched": summary.launched,
-    });
+    summary.finish_report(DeploymentPath::Traditional, &mut report);
     report.next.push("./scripts/step-125-check-worker-health.sh --wait".to_string());
     Ok(report)
 }

@@ -9,31 +9,17 @@ use std::time::{Duration, Instant};
 
 use common::deployment_path::DeploymentPath;
 use common::{Context, Mark, Report, Settings};
-use fleet::health::{self, Grace, Verdict, WorkerHealth};
-use fleet::workers;
+use fleet::health::{self, Verdict, WorkerHealth};
+use fleet::health_check;
 
 /// The step's name.
 pub const STEP: &str = "step-125-check-worker-health";
 
 /// Flags of step 125.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    /// Wait until a worker is healthy and none is still starting.
-    #[arg(long)]
-    pub wait: bool,
-    /// Seconds to wait with `--wait`.
-    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
-    pub timeout: u64,
-}
+pub use fleet::health_check::HealthArgs as Args;
 
-impl Default for Args {
-    fn default() -> Self {
-        Self { wait: false, timeout: 900 }
-    }
-}
-
-/// States a worker instance can be in and still be worth showing.
-const SHOWN_STATES: &[&str] = &["pending", "running", "stopping", "stopped", "shutting-down"];
+/// The path whose workers this step checks.
+const PATH: DeploymentPath = DeploymentPath::Traditional;
 
 /// Runs step 125.
 pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
@@ -43,12 +29,11 @@ pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
     let clients = fleet::Clients::new(&config, &settings);
     let started = Instant::now();
     let deadline = Duration::from_secs(args.timeout);
-    let poll =
-        if settings.is_local() { Duration::from_millis(500) } else { Duration::from_secs(10) };
+    let poll = health_check::poll_interval(&settings);
     let spinner = args.wait.then(|| ctx.ui.spinner("waiting for a healthy Path A worker"));
     let mut seen_unhealthy = false;
     let workers = loop {
-        let workers = check(&clients, &settings).await?;
+        let workers = health_check::check_path(&clients, &settings, PATH).await?;
         let healthy = workers.iter().any(|w| w.verdict == Verdict::Healthy);
         let starting = workers.iter().any(|w| matches!(w.verdict, Verdict::Starting(_)));
         seen_unhealthy |= !healthy;
@@ -73,20 +58,12 @@ pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
         report.next.push("./scripts/step-135-test-complete-workflow.sh".to_string());
         // Local runners start in seconds; only a real launch says anything about Path A.
         if args.wait && seen_unhealthy && !settings.is_local() {
-            record_launch_to_healthy(&ctx, &workers);
+            health_check::record_launch_to_healthy(&ctx, &workers, PATH);
         }
     }
     report.summary = format!("{healthy} of {} Path A worker(s) healthy", workers.len());
     report.data = serde_json::json!({ "workers": workers });
     Ok(report)
-}
-
-async fn check(clients: &fleet::Clients, settings: &Settings) -> anyhow::Result<Vec<WorkerHealth>> {
-    let path = DeploymentPath::Traditional;
-    let mut found = workers::find_workers(&clients.ec2, settings, path, SHOWN_STATES).await?;
-    workers::add_status_checks(&clients.ec2, &mut found).await?;
-    let grace = Grace::for_local(settings.is_local());
-    health::check_workers(&clients.s3, &settings.bucket, found, grace).await
 }
 
 fn progress(workers: &[WorkerHealth]) -> String {
@@ -136,22 +113,4 @@ fn next_steps(ctx: &Context, settings: &Settings, workers: &[WorkerHealth]) -> V
         }
     }
     next
-}
-
-fn record_launch_to_healthy(ctx: &Context, workers: &[WorkerHealth]) {
-    let now = chrono::Utc::now();
-    let launched = workers
-        .iter()
-        .filter(|w| w.verdict == Verdict::Healthy)
-        .filter_map(|w| {
-            w.instance.launched_at.as_deref()?.parse::<chrono::DateTime<chrono::Utc>>().ok()
-        })
-        .max();
-    if let Some(at) = launched {
-        let seconds = (now - at).num_milliseconds() as f64 / 1000.0;
-        let key = common::measurements::PATH_A_LAUNCH_TO_HEALTHY;
-        if let Err(e) = common::measurements::record(&ctx.project, key, seconds) {
-            ctx.ui.warn(&format!("could not record {key}: {e:#}"));
-        }
-    }
 }

@@ -5,17 +5,15 @@
 //! error rate), prints it with a timing breakdown (queue wait, transcription, total) and
 //! records the total in `.local/measurements.json` for `DEPLOYMENT_COMPARISON.md`.
 
-use std::time::{Duration, Instant};
+pub mod sample;
+
+use std::time::Duration;
 
 use anyhow::Context as _;
-use common::aws::SdkResultExt;
 use common::deployment_path::DeploymentPath;
-use common::job::{
-    JobMessage, JobRecord, JobState, S3Uri, Transcript, job_record_key, word_error_rate,
-};
+use common::job::{Transcript, word_error_rate};
 use common::sdk::sqs;
 use common::{Context, HintExt, Mark, Report, Settings};
-use fleet::s3;
 
 /// The step's name.
 pub const STEP: &str = "step-135-test-complete-workflow";
@@ -37,8 +35,8 @@ impl Default for Args {
     }
 }
 
-const SAMPLE: &str = "samples/hello-fleet.wav";
 const REFERENCE: &str = "samples/hello-fleet.txt";
+const HEALTH_HINT: &str = "run ./scripts/step-125-check-worker-health.sh to see the workers";
 
 /// Runs step 135.
 pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
@@ -50,15 +48,9 @@ pub async fn run_path(ctx: Context, args: Args, path: DeploymentPath) -> anyhow:
     let name = if path == DeploymentPath::Docker { "Path B" } else { "Path A" };
     ctx.ui.header(ctx.step, &format!("transcribing the sample through the {name} fleet"));
     let settings = ctx.load_settings()?.settings;
-    let queue_url = settings
-        .queue
-        .url
-        .clone()
-        .context("QUEUE_URL is empty")
-        .hint("run ./scripts/step-020-create-sqs-resources.sh")?;
+    let queue_url = sample::queue_url(&settings)?;
     let config = common::aws::sdk_config(&settings, &ctx.env, &Default::default()).await;
     let clients = fleet::Clients::new(&config, &settings);
-    let sqs = sqs::Client::new(&config);
     let live =
         fleet::workers::find_workers(&clients.ec2, &settings, path, fleet::workers::LIVE_STATES)
             .await?;
@@ -70,34 +62,20 @@ pub async fn run_path(ctx: Context, args: Args, path: DeploymentPath) -> anyhow:
         };
         return Err(anyhow::anyhow!("no live {name} worker to take the job")).hint(hint);
     }
-    let audio = std::fs::read(ctx.project.root.join(SAMPLE))
-        .with_context(|| format!("failed to read `{SAMPLE}`"))?;
+    let audio = sample::read(&ctx)?;
     let reference = std::fs::read_to_string(ctx.project.root.join(REFERENCE))
         .with_context(|| format!("failed to read `{REFERENCE}`"))?;
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let job = JobMessage::new(
-        format!("e2e-{run_id}"),
-        S3Uri::new(&settings.bucket, format!("input/e2e/{run_id}/hello-fleet.wav")),
-        S3Uri::new(&settings.bucket, format!("output/e2e/{run_id}/")),
-    );
+    let job = sample::new_job(&settings, "e2e");
     let mut report = Report::new(ctx.step);
 
-    put(&clients.s3, &job.s3_input_path, audio).await?;
+    let sqs = sqs::Client::new(&config);
+    let submitted = sample::send(&clients.s3, &sqs, &queue_url, &job, audio).await?;
     report.item(Mark::Created, "audio", job.s3_input_path.to_string());
-    let record = JobRecord::new(&job, JobState::Queued, None);
-    let record_key = S3Uri::new(&settings.bucket, job_record_key(&job.job_id));
-    put(&clients.s3, &record_key, serde_json::to_vec_pretty(&record)?).await?;
-    let submitted = Instant::now();
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body(job.to_body())
-        .send()
-        .await
-        .aws_context(|| format!("failed to send job `{}`", job.job_id))?;
     report.item(Mark::Created, "job", &job.job_id);
 
+    let timeout = Duration::from_secs(args.timeout);
     let transcript =
-        wait_for_transcript(&ctx, &clients.s3, &settings, &job, Duration::from_secs(args.timeout))
+        sample::wait_for_transcript(&ctx, &clients.s3, &settings, &job, timeout, HEALTH_HINT)
             .await?;
     let total = submitted.elapsed().as_secs_f64();
     judge(&mut report, &transcript, &reference, args.max_wer);
@@ -113,60 +91,6 @@ pub async fn run_path(ctx: Context, args: Args, path: DeploymentPath) -> anyhow:
         "worker_id": transcript.worker_id,
     });
     Ok(report)
-}
-
-async fn put(s3: &s3::Client, uri: &S3Uri, data: Vec<u8>) -> anyhow::Result<()> {
-    s3.put_object()
-        .bucket(&uri.bucket)
-        .key(&uri.key)
-        .body(s3::primitives::ByteStream::from(data))
-        .send()
-        .await
-        .aws_context(|| format!("failed to upload `{uri}`"))?;
-    Ok(())
-}
-
-async fn wait_for_transcript(
-    ctx: &Context,
-    s3: &s3::Client,
-    settings: &Settings,
-    job: &JobMessage,
-    timeout: Duration,
-) -> anyhow::Result<Transcript> {
-    let output = job.output(common::job::OutputFormat::Json);
-    let record_key = job_record_key(&job.job_id);
-    let poll =
-        if settings.is_local() { Duration::from_millis(300) } else { Duration::from_secs(5) };
-    let spinner = ctx.ui.spinner(&format!("waiting for {output}"));
-    let started = Instant::now();
-    loop {
-        if let Some(bytes) = fleet::bundle::get_bytes(s3, &output.bucket, &output.key).await? {
-            spinner.finish("transcript ready");
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("`{output}` is not a transcript"));
-        }
-        if let Some(bytes) = fleet::bundle::get_bytes(s3, &settings.bucket, &record_key).await? {
-            let record: Option<JobRecord> = serde_json::from_slice(&bytes).ok();
-            if let Some(record) = record.filter(|r| r.state == JobState::Failed) {
-                spinner.finish("job failed");
-                return Err(anyhow::anyhow!(
-                    "job `{}` failed: {}",
-                    job.job_id,
-                    record.error.unwrap_or_default()
-                ))
-                .hint("the message is in the dead-letter queue; `transcribe queue` shows it");
-            }
-        }
-        if started.elapsed() >= timeout {
-            spinner.finish("no transcript");
-            return Err(anyhow::anyhow!(
-                "no transcript at `{output}` after {} s",
-                timeout.as_secs()
-            ))
-            .hint("run ./scripts/step-125-check-worker-health.sh to see the workers");
-        }
-        tokio::time::sleep(poll).await;
-    }
 }
 
 fn judge(report: &mut Report, transcript: &Transcript, reference: &str, max_wer: f64) {

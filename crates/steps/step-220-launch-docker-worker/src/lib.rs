@@ -61,15 +61,8 @@ pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
             &[(docker_path::DEPLOYED_IMAGE_KEY, &image.reference())],
         )?;
     }
-    report.summary = match summary.launched.len() {
-        0 => format!("{} Path B worker(s) already live; nothing launched", summary.existing.len()),
-        n => format!("launched {n} Path B worker(s) in {:.0} s", summary.launch_seconds),
-    };
-    report.data = serde_json::json!({
-        "instance_ids": summary.all_ids(),
-        "launched": summary.launched,
-        "image": image.reference(),
-    });
+    summary.finish_report(DeploymentPath::Docker, &mut report);
+    report.data["image"] = image.reference().into();
     report.next.push("./scripts/step-225-check-docker-health.sh --wait".to_string());
     Ok(report)
 }

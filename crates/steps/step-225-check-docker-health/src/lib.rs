@@ -7,34 +7,19 @@
 //! worker writes in its status object. `--wait` polls until a worker is healthy and none is
 //! starting. Exit 1 when no worker is healthy.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::deployment_path::DeploymentPath;
 use common::{Context, Mark, Report, Settings};
-use fleet::health::{self, Grace, Verdict, WorkerHealth};
+use fleet::health::{Verdict, WorkerHealth};
+use fleet::health_check;
 use fleet::local_docker::ContainerState;
 
 /// The step's name.
 pub const STEP: &str = "step-225-check-docker-health";
 
 /// Flags of step 225.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Args {
-    /// Wait until a worker is healthy and none is still starting.
-    #[arg(long)]
-    pub wait: bool,
-    /// Seconds to wait with `--wait`.
-    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
-    pub timeout: u64,
-}
-
-impl Default for Args {
-    fn default() -> Self {
-        Self { wait: false, timeout: 900 }
-    }
-}
-
-const SHOWN_STATES: &[&str] = &["pending", "running", "stopping", "stopped", "shutting-down"];
+pub use fleet::health_check::HealthArgs as Args;
 
 /// One worker and its container.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,8 +37,7 @@ pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
     let config = common::aws::sdk_config(&settings, &ctx.env, &Default::default()).await;
     let clients = fleet::Clients::new(&config, &settings);
     let started = Instant::now();
-    let poll =
-        if settings.is_local() { Duration::from_millis(500) } else { Duration::from_secs(10) };
+    let poll = health_check::poll_interval(&settings);
     let spinner = args.wait.then(|| ctx.ui.spinner("waiting for a healthy Path B worker"));
     let mut seen_unhealthy = false;
     let workers = loop {
@@ -81,7 +65,8 @@ pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
     } else {
         report.next.push("./scripts/step-235-test-docker-workflow.sh".to_string());
         if args.wait && seen_unhealthy && !settings.is_local() {
-            record_launch_to_healthy(&ctx, &workers);
+            let judged = workers.iter().map(|w| &w.health);
+            health_check::record_launch_to_healthy(&ctx, judged, DeploymentPath::Docker);
         }
     }
     report.summary = format!("{healthy} of {} Path B worker(s) healthy", workers.len());
@@ -95,12 +80,7 @@ pub async fn check(
     clients: &fleet::Clients,
     settings: &Settings,
 ) -> anyhow::Result<Vec<DockerWorker>> {
-    let path = DeploymentPath::Docker;
-    let mut found =
-        fleet::workers::find_workers(&clients.ec2, settings, path, SHOWN_STATES).await?;
-    fleet::workers::add_status_checks(&clients.ec2, &mut found).await?;
-    let grace = Grace::for_local(settings.is_local());
-    let judged = health::check_workers(&clients.s3, &settings.bucket, found, grace).await?;
+    let judged = health_check::check_path(clients, settings, DeploymentPath::Docker).await?;
     let mut out = Vec::new();
     for mut health in judged {
         let container = if settings.is_local() {
@@ -180,24 +160,6 @@ fn next_steps(settings: &Settings, workers: &[DockerWorker]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-fn record_launch_to_healthy(ctx: &Context, workers: &[DockerWorker]) {
-    let now = chrono::Utc::now();
-    let launched = workers
-        .iter()
-        .filter(|w| w.health.verdict == Verdict::Healthy)
-        .filter_map(|w| {
-            w.health.instance.launched_at.as_deref()?.parse::<chrono::DateTime<chrono::Utc>>().ok()
-        })
-        .max();
-    if let Some(at) = launched {
-        let seconds = (now - at).num_milliseconds() as f64 / 1000.0;
-        let key = common::measurements::PATH_B_LAUNCH_TO_HEALTHY;
-        if let Err(e) = common::measurements::record(&ctx.project, key, seconds) {
-            ctx.ui.warn(&format!("could not record {key}: {e:#}"));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@
 //! Path A worker took it. `--stop-traditional` stops the local Path A runners first (local
 //! mode), so only the Docker worker can take the job.
 
-pub mod e2e;
 pub mod snapshot;
 pub mod stages;
 

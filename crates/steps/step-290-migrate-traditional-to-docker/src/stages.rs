@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::ui::NoPrompt;
 use common::{Context, HintExt, Settings};
+use step_135_test_complete_workflow::sample;
 
 /// Build, launch and check: what the migration delegates.
 pub trait Stages {
@@ -16,7 +17,8 @@ pub trait Stages {
     /// Launches one Docker worker beside the traditional ones; returns its instance id.
     fn launch_docker_worker(&self, ctx: &Context) -> impl Future<Output = anyhow::Result<String>>;
 
-    /// Sends the sample through the queue; returns the id of the worker that served it.
+    /// Sends the sample through the queue; returns the id of the worker that served it. One
+    /// queue feeds both paths, so the caller judges the check by that id.
     fn end_to_end(
         &self,
         ctx: &Context,
@@ -73,8 +75,15 @@ impl Stages for Real {
         settings: &Settings,
         timeout: Duration,
     ) -> anyhow::Result<String> {
+        let queue_url = sample::queue_url(settings)?;
         let config = common::aws::sdk_config(settings, &ctx.env, &Default::default()).await;
-        let transcript = crate::e2e::transcribe_sample(ctx, settings, &config, timeout).await?;
+        let s3 = common::aws::s3_client(&config, settings);
+        let job = sample::new_job(settings, "migrate");
+        let sqs = common::sdk::sqs::Client::new(&config);
+        sample::send(&s3, &sqs, &queue_url, &job, sample::read(ctx)?).await?;
+        let hint = "run ./scripts/step-225-check-docker-health.sh to see the Docker worker";
+        let transcript =
+            sample::wait_for_transcript(ctx, &s3, settings, &job, timeout, hint).await?;
         Ok(transcript.worker_id)
     }
 }

@@ -1,55 +1,66 @@
-//! The end-to-end check of the new Docker worker: the shipped sample goes through the shared
-//! queue, and the transcript's `worker_id` says which worker served it.
-//!
-//! One queue feeds both paths, so a job cannot be addressed to one worker. The check is
-//! therefore judged by the serving worker's id: a transcript from a Path A worker does not
-//! count, and the check is sent again (see `--attempts` and `--stop-traditional`).
+//! The shipped sample as one job: read it, upload it with its queued job record, send the job
+//! and wait for the transcript. Step-135 (and step-235 through it) judges the transcript;
+//! step-290 reads which worker served it.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use common::aws::SdkResultExt;
 use common::job::{JobMessage, JobRecord, JobState, OutputFormat, S3Uri, Transcript};
-use common::sdk::{s3, sqs};
+use common::sdk::sqs;
 use common::{Context, HintExt, Settings};
+use fleet::s3;
 
-/// The sample every check transcribes, in the project folder.
+/// The sample every end-to-end check transcribes, in the project folder.
 pub const SAMPLE: &str = "samples/hello-fleet.wav";
 
-/// Sends the sample as one job and returns the transcript once a worker wrote it.
-pub async fn transcribe_sample(
-    ctx: &Context,
-    settings: &Settings,
-    config: &common::aws::SdkConfig,
-    timeout: Duration,
-) -> anyhow::Result<Transcript> {
-    let queue_url = settings
+/// The queue URL the jobs go to; an error names the step that makes the queue.
+pub fn queue_url(settings: &Settings) -> anyhow::Result<String> {
+    settings
         .queue
         .url
         .clone()
         .context("QUEUE_URL is empty")
-        .hint("run ./scripts/step-020-create-sqs-resources.sh")?;
-    let s3 = common::aws::s3_client(config, settings);
-    let audio = std::fs::read(ctx.project.root.join(SAMPLE))
-        .with_context(|| format!("failed to read `{SAMPLE}`"))?;
+        .hint("run ./scripts/step-020-create-sqs-resources.sh")
+}
+
+/// The sample's audio.
+pub fn read(ctx: &Context) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(ctx.project.root.join(SAMPLE))
+        .with_context(|| format!("failed to read `{SAMPLE}`"))
+}
+
+/// A new job for the sample under `input/e2e/<run id>/`, its id `<prefix>-<run id>`.
+pub fn new_job(settings: &Settings, prefix: &str) -> JobMessage {
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let job = JobMessage::new(
-        format!("migrate-{run_id}"),
+    JobMessage::new(
+        format!("{prefix}-{run_id}"),
         S3Uri::new(&settings.bucket, format!("input/e2e/{run_id}/hello-fleet.wav")),
         S3Uri::new(&settings.bucket, format!("output/e2e/{run_id}/")),
-    );
-    put(&s3, &job.s3_input_path, audio).await?;
-    let record = JobRecord::new(&job, JobState::Queued, None);
-    let record_key = S3Uri::new(&settings.bucket, common::job::job_record_key(&job.job_id));
-    put(&s3, &record_key, serde_json::to_vec_pretty(&record)?).await?;
-    sqs::Client::new(config)
-        .send_message()
-        .queue_url(&queue_url)
+    )
+}
+
+/// Uploads `audio` and the job's queued record, then sends the job; returns when it was sent.
+pub async fn send(
+    s3: &s3::Client,
+    sqs: &sqs::Client,
+    queue_url: &str,
+    job: &JobMessage,
+    audio: Vec<u8>,
+) -> anyhow::Result<Instant> {
+    put(s3, &job.s3_input_path, audio).await?;
+    let record = JobRecord::new(job, JobState::Queued, None);
+    let record_key =
+        S3Uri::new(&job.s3_input_path.bucket, common::job::job_record_key(&job.job_id));
+    put(s3, &record_key, serde_json::to_vec_pretty(&record)?).await?;
+    let sent = Instant::now();
+    sqs.send_message()
+        .queue_url(queue_url)
         .message_body(job.to_body())
         .send()
         .await
         .aws_context(|| format!("failed to send job `{}`", job.job_id))?;
-    wait_for_transcript(ctx, &s3, settings, &job, timeout).await
+    Ok(sent)
 }
 
 async fn put(s3: &s3::Client, uri: &S3Uri, data: Vec<u8>) -> anyhow::Result<()> {
@@ -63,12 +74,15 @@ async fn put(s3: &s3::Client, uri: &S3Uri, data: Vec<u8>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn wait_for_transcript(
+/// Waits for the job's transcript; stops early when its record says it failed. After
+/// `timeout` the error carries `hint`, the health check to run.
+pub async fn wait_for_transcript(
     ctx: &Context,
     s3: &s3::Client,
     settings: &Settings,
     job: &JobMessage,
     timeout: Duration,
+    hint: &'static str,
 ) -> anyhow::Result<Transcript> {
     let output = job.output(OutputFormat::Json);
     let record_key = common::job::job_record_key(&job.job_id);
@@ -97,7 +111,7 @@ async fn wait_for_transcript(
                 "no transcript at `{output}` after {} s",
                 timeout.as_secs()
             ))
-            .hint("run ./scripts/step-225-check-docker-health.sh to see the Docker worker");
+            .hint(hint);
         }
         tokio::time::sleep(poll).await;
     }
