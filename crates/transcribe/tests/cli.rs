@@ -148,6 +148,22 @@ async fn submit_of_a_missing_file_is_a_usage_error() {
 }
 
 #[tokio::test]
+async fn submit_without_a_queue_url_is_bad_config_naming_step_020() {
+    let emulator = Emulator::start();
+    let project = TestProject::with_env(&testkit::local_env(&emulator, "cli-noqueue"));
+    let dir = tempfile::tempdir().expect("dir");
+    let audio = dir.path().join("talk.wav");
+    std::fs::write(&audio, b"RIFF....").expect("write");
+    let ctx = testkit::context("transcribe", &project, Scripted::new(Vec::new()));
+    let command = Command::Submit(submit_args(vec![audio.display().to_string()]));
+    let error = transcribe::run(ctx, command).await.expect_err("no queue url");
+    let text = common::cli::render_error(&error);
+    assert_eq!(common::cli::exit_code_for(&error), 2, "{text}");
+    assert!(text.contains("QUEUE_URL is not set"), "{text}");
+    assert!(text.contains("hint: run ./scripts/step-020-create-sqs-resources.sh"), "{text}");
+}
+
+#[tokio::test]
 async fn fetch_downloads_the_outputs_of_a_finished_job() {
     let fx = fixture("cli-fetch").await;
     let bucket = fx.settings.bucket.clone();

@@ -14,7 +14,7 @@ use common::job::{
     JobMessage, JobRecord, JobState, S3Uri, Transcript, job_record_key, word_error_rate,
 };
 use common::sdk::sqs;
-use common::{Context, HintExt, Mark, Report, Settings};
+use common::{Context, HintExt, Mark, Report, RequireSetting, Settings};
 use fleet::s3;
 
 /// The step's name.
@@ -50,12 +50,7 @@ pub async fn run_path(ctx: Context, args: Args, path: DeploymentPath) -> anyhow:
     let name = if path == DeploymentPath::Docker { "Path B" } else { "Path A" };
     ctx.ui.header(ctx.step, &format!("transcribing the sample through the {name} fleet"));
     let settings = ctx.load_settings()?.settings;
-    let queue_url = settings
-        .queue
-        .url
-        .clone()
-        .context("QUEUE_URL is empty")
-        .hint("run ./scripts/step-020-create-sqs-resources.sh")?;
+    let queue_url = settings.queue.url.clone().require("QUEUE_URL")?;
     let config = common::aws::sdk_config(&settings, &ctx.env, &Default::default()).await;
     let clients = fleet::Clients::new(&config, &settings);
     let sqs = sqs::Client::new(&config);

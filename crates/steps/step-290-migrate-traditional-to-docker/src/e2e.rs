@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use common::aws::SdkResultExt;
 use common::job::{JobMessage, JobRecord, JobState, OutputFormat, S3Uri, Transcript};
 use common::sdk::{s3, sqs};
-use common::{Context, HintExt, Settings};
+use common::{Context, HintExt, RequireSetting, Settings};
 
 /// The sample every check transcribes, in the project folder.
 pub const SAMPLE: &str = "samples/hello-fleet.wav";
@@ -23,12 +23,7 @@ pub async fn transcribe_sample(
     config: &common::aws::SdkConfig,
     timeout: Duration,
 ) -> anyhow::Result<Transcript> {
-    let queue_url = settings
-        .queue
-        .url
-        .clone()
-        .context("QUEUE_URL is empty")
-        .hint("run ./scripts/step-020-create-sqs-resources.sh")?;
+    let queue_url = settings.queue.url.clone().require("QUEUE_URL")?;
     let s3 = common::aws::s3_client(config, settings);
     let audio = std::fs::read(ctx.project.root.join(SAMPLE))
         .with_context(|| format!("failed to read `{SAMPLE}`"))?;
