@@ -148,6 +148,25 @@ async fn submit_of_a_missing_file_is_a_usage_error() {
 }
 
 #[tokio::test]
+async fn submit_of_an_empty_file_is_a_usage_error_naming_it_and_uploads_nothing() {
+    let fx = fixture("cli-empty").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let good = dir.path().join("good.wav");
+    std::fs::write(&good, b"RIFF....").expect("write");
+    let empty = dir.path().join("empty.wav");
+    std::fs::write(&empty, b"").expect("write");
+    let inputs = vec![good.display().to_string(), empty.display().to_string()];
+
+    let error = fx.run(Command::Submit(submit_args(inputs))).await.expect_err("empty file");
+    let text = common::cli::render_error(&error);
+    assert_eq!(common::cli::exit_code_for(&error), 2, "{text}");
+    assert!(text.contains(&format!("`{}` is empty (0 bytes)", empty.display())), "{text}");
+    assert!(fx.receive_all(fx.queue_url()).await.is_empty());
+    let listed = fx.s3.list_objects_v2().bucket(&fx.settings.bucket).send().await.expect("list");
+    assert!(listed.contents().is_empty(), "uploaded: {:?}", listed.contents());
+}
+
+#[tokio::test]
 async fn submit_without_a_queue_url_is_bad_config_naming_step_020() {
     let emulator = Emulator::start();
     let project = TestProject::with_env(&testkit::local_env(&emulator, "cli-noqueue"));
