@@ -94,7 +94,7 @@ pub async fn run(
     } else {
         report
             .next
-            .push("transcribe status <job id>   (or submit with --wait)".to_string());
+            .push("./scripts/transcribe.sh status <job id>   (or submit with --wait)".to_string());
     }
     Ok(())
 }

@@ -87,6 +87,16 @@ impl Fixture {
     }
 }
 
+/// Each `next:` line starts with a script the user can run from the project folder.
+fn assert_runnable_from_the_project(next: &[String]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for line in next {
+        let command = line.split_whitespace().next().unwrap_or_default();
+        assert!(command.starts_with("./scripts/"), "not a project script: {line}");
+        assert!(root.join(command).is_file(), "no such script: {line}");
+    }
+}
+
 fn submit_args(inputs: Vec<String>) -> SubmitArgs {
     SubmitArgs {
         inputs,
@@ -113,6 +123,8 @@ async fn c08_submit_uploads_under_literal_keys_and_sends_one_job_per_file() {
         .await
         .expect("submit");
     assert_eq!(report.count(Mark::Created), 2, "{report:?}");
+    assert!(report.next[0].starts_with("./scripts/transcribe.sh status "), "{:?}", report.next);
+    assert_runnable_from_the_project(&report.next);
 
     let bodies = fx.receive_all(fx.queue_url()).await;
     assert_eq!(bodies.len(), 2);
@@ -239,6 +251,8 @@ async fn queue_shows_depths_and_redrive_moves_the_requested_count_back() {
     assert_eq!(queue.data["queue"]["waiting"], 1);
     assert_eq!(queue.data["dead_letter_queue"]["waiting"], 3);
     assert_eq!(queue.count(Mark::Problem), 1);
+    assert!(queue.next[0].starts_with("./scripts/transcribe.sh redrive"), "{:?}", queue.next);
+    assert_runnable_from_the_project(&queue.next);
 
     let redrive = fx.run(Command::Redrive(RedriveArgs { count: 2 })).await.expect("redrive");
     assert_eq!(redrive.data["moved"], 2);

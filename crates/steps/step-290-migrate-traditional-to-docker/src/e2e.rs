@@ -83,7 +83,7 @@ async fn wait_for_transcript(
                 spinner.finish("job failed");
                 let reason = record.error.unwrap_or_default();
                 return Err(anyhow::anyhow!("job `{}` failed: {reason}", job.job_id))
-                    .hint("the message is in the dead-letter queue; `transcribe queue` shows it");
+                    .hint("the message is in the dead-letter queue; `./scripts/transcribe.sh queue` shows it");
             }
         }
         if started.elapsed() >= timeout {
