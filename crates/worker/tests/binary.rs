@@ -93,7 +93,7 @@ fn help_documents_the_idle_exit_code() {
 }
 
 #[test]
-fn without_a_queue_url_the_worker_exits_2_naming_the_step_that_writes_it() {
+fn without_a_queue_url_the_worker_exits_2_naming_the_step_and_logs_without_colour() {
     let dir = tempfile::tempdir().expect("dir");
     let env_file = dir.path().join(".env");
     std::fs::write(
@@ -116,4 +116,7 @@ fn without_a_queue_url_the_worker_exits_2_naming_the_step_that_writes_it() {
         stderr.contains("hint: run ./scripts/step-020-create-sqs-resources.sh, which writes"),
         "{stderr}"
     );
+    // Logs piped to a file carry no colour codes.
+    assert!(stderr.contains("WHISPER_ENGINE=whisperx needs a GPU"), "a log line: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escape in piped logs: {stderr:?}");
 }
