@@ -168,8 +168,9 @@ pub async fn verify(
 ) -> anyhow::Result<()> {
     let remaining = discover(ctx, settings, clients, scope).await?;
     let lines = remaining.lines();
+    // Outside local mode only worker images can remain locally; check them when listed.
+    let none_local = lines.iter().all(|l| l.service != "local");
     for service in SERVICES {
-        let none_local = lines.iter().all(|l| l.service != "local");
         if *service == "local" && !settings.is_local() && none_local {
             continue;
         }

@@ -85,7 +85,7 @@ pub fn report_kept_files(ctx: &Context, report: &mut Report) {
         report.item(
             Mark::Skipped,
             "build folder",
-            format!("{} kept (build logs); remove it with `rm -r`", context.display()),
+            format!("{} kept (build context and logs); remove it with `rm -r`", context.display()),
         );
     }
     let operator = ctx.project.local_dir().join(common::iam_policy::OPERATOR_POLICY_FILE);
