@@ -14,6 +14,7 @@ S=./scripts
 say() { printf '\n==> demo: %s\n' "$*" >&2; }
 
 "$S/common/bootstrap.sh"
+export FLEET_BOOTSTRAPPED=${FLEET_VENV:-$root/.venv}
 "$S/common/local-emulator.sh" up
 
 if [[ -f .env ]]; then

@@ -8,6 +8,12 @@ venv=${FLEET_VENV:-$root/.venv}
 
 say() { printf '==> bootstrap: %s\n' "$*" >&2; }
 
+# A script that ran the bootstrap exports FLEET_BOOTSTRAPPED=<virtualenv> so the scripts it
+# calls (local-emulator.sh up during make demo) do not run it again.
+if [[ ${FLEET_BOOTSTRAPPED:-} == "$venv" && -x $venv/bin/python ]]; then
+    exit 0
+fi
+
 missing=()
 for tool in espeak-ng sox ffmpeg ffprobe; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")

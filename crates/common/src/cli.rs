@@ -44,6 +44,35 @@ pub struct Cancelled;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// A setting that a step discovers and writes back is missing when a later step needs it.
+///
+/// A configuration problem (exit code 2), not a failed step; [`missing_setting`] builds it
+/// with the hint naming the step that writes the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key} is not set")]
+pub struct MissingSetting {
+    /// The settings key, e.g. `QUEUE_URL`.
+    pub key: String,
+}
+
+/// The error for a missing `key`, with the hint from [`crate::keys::fix_for_missing`].
+pub fn missing_setting(key: &str) -> anyhow::Error {
+    let inner = anyhow::Error::new(MissingSetting { key: key.to_string() });
+    anyhow::Error::new(Hint { hint: crate::keys::fix_for_missing(key), inner })
+}
+
+/// Turns an unset discovered setting into a [`missing_setting`] error.
+pub trait RequireSetting<T> {
+    /// The value, or the error for a missing `key`.
+    fn require(self, key: &str) -> anyhow::Result<T>;
+}
+
+impl<T> RequireSetting<T> for Option<T> {
+    fn require(self, key: &str) -> anyhow::Result<T> {
+        self.ok_or_else(|| missing_setting(key))
+    }
+}
+
 /// An error with a hint: printed as `hint:` after the error's causes.
 ///
 /// It shows the wrapped error's message and lists that error as its source, so the chain
@@ -211,7 +240,10 @@ where
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if error.chain().any(|e| e.is::<Cancelled>() || is_inquire_cancel(e)) {
         130
-    } else if error.chain().any(|e| e.is::<ConfigError>() || e.is::<UsageError>()) {
+    } else if error
+        .chain()
+        .any(|e| e.is::<ConfigError>() || e.is::<UsageError>() || e.is::<MissingSetting>())
+    {
         Status::BadConfig.exit_code()
     } else {
         Status::Failed.exit_code()
@@ -281,5 +313,18 @@ mod tests {
         assert_eq!(exit_code_for(&anyhow::Error::new(Cancelled)), 130);
         let usage = anyhow::Error::new(UsageError("no terminal".into()));
         assert_eq!(exit_code_for(&usage), 2);
+    }
+
+    #[test]
+    fn a_missing_discovered_setting_is_bad_config_with_the_step_that_writes_it() {
+        let error = None::<String>.require("QUEUE_URL").expect_err("missing");
+        assert_eq!(exit_code_for(&error), 2);
+        assert_eq!(exit_code_for(&error.context("failed to submit")), 2);
+        let text = render_error(&missing_setting("AMI_ID"));
+        assert_eq!(
+            text,
+            "error: AMI_ID is not set\n\
+             hint: run ./scripts/step-100-setup-ec2-configuration.sh, which writes AMI_ID\n"
+        );
     }
 }

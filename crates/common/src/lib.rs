@@ -24,7 +24,7 @@ pub mod settings;
 pub mod tags;
 pub mod ui;
 
-pub use cli::{Context, GlobalArgs, HintExt, Project};
+pub use cli::{Context, GlobalArgs, HintExt, Project, RequireSetting};
 pub use report::{Mark, Report, Status};
 pub use settings::Settings;
 

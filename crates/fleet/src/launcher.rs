@@ -5,9 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+use common::cli::missing_setting;
 use common::deployment_path::DeploymentPath;
 use common::ui::Ui;
-use common::{HintExt, Mark, Report, Settings};
+use common::{HintExt, Mark, Report, RequireSetting, Settings};
 
 use crate::launch::{self, LaunchPlan, Launched, Pacing};
 use crate::template::{self, TemplateSpec};
@@ -171,31 +172,16 @@ struct Prerequisites {
 
 impl Prerequisites {
     fn check(settings: &Settings) -> anyhow::Result<Self> {
-        let step_100 = "run ./scripts/step-100-setup-ec2-configuration.sh, which writes it";
-        let ami_id = settings.ec2.ami_id.clone().context_hint("AMI_ID is empty", step_100)?;
-        let security_group_id = settings
-            .ec2
-            .security_group_id
-            .clone()
-            .context_hint("SECURITY_GROUP_ID is empty", step_100)?;
+        let ami_id = settings.ec2.ami_id.clone().require("AMI_ID")?;
+        let security_group_id =
+            settings.ec2.security_group_id.clone().require("SECURITY_GROUP_ID")?;
         if settings.ec2.subnet_ids.is_empty() {
-            return Err(anyhow::anyhow!("SUBNET_IDS is empty")).hint(step_100);
+            return Err(missing_setting("SUBNET_IDS"));
         }
         if settings.queue.url.is_none() {
-            return Err(anyhow::anyhow!("QUEUE_URL is empty: workers would have no job queue"))
-                .hint("run ./scripts/step-020-create-sqs-resources.sh, which writes it");
+            return Err(missing_setting("QUEUE_URL").context("workers would have no job queue"));
         }
         Ok(Self { ami_id, security_group_id })
-    }
-}
-
-trait OptionHint<T> {
-    fn context_hint(self, message: &str, hint: &str) -> anyhow::Result<T>;
-}
-
-impl<T> OptionHint<T> for Option<T> {
-    fn context_hint(self, message: &str, hint: &str) -> anyhow::Result<T> {
-        self.ok_or_else(|| anyhow::anyhow!("{message}")).hint(hint)
     }
 }
 

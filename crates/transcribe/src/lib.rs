@@ -13,7 +13,7 @@ mod workers;
 
 use common::aws::{ClientOptions, SdkConfig};
 use common::sdk::{s3, sqs};
-use common::{Context, Report, Settings};
+use common::{Context, Report, RequireSetting, Settings};
 
 pub use jobs::{FetchArgs, StatusArgs};
 pub use queue::RedriveArgs;
@@ -76,24 +76,12 @@ impl Fleet {
 
     /// The job queue URL, or an error naming the step that writes it.
     pub fn queue_url(&self) -> anyhow::Result<&str> {
-        use common::HintExt;
-        self.settings
-            .queue
-            .url
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("QUEUE_URL is not set"))
-            .hint("run step-020-create-sqs-resources, which writes it")
+        self.settings.queue.url.as_deref().require("QUEUE_URL")
     }
 
     /// The dead-letter queue URL, or an error naming the step that writes it.
     pub fn dlq_url(&self) -> anyhow::Result<&str> {
-        use common::HintExt;
-        self.settings
-            .queue
-            .dlq_url
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("DLQ_URL is not set"))
-            .hint("run step-020-create-sqs-resources, which writes it")
+        self.settings.queue.dlq_url.as_deref().require("DLQ_URL")
     }
 }
 

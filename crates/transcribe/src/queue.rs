@@ -55,7 +55,7 @@ pub async fn show(fleet: &Fleet, report: &mut Report) -> anyhow::Result<()> {
     let mark = if dead.waiting + dead.in_flight > 0 { Mark::Problem } else { Mark::Passed };
     report.item(mark, "dead-letter queue", (dead.waiting + dead.in_flight).to_string());
     if mark == Mark::Problem {
-        report.next.push("transcribe redrive   (after fixing the cause)".to_string());
+        report.next.push("./scripts/transcribe.sh redrive   (after fixing the cause)".to_string());
     }
     report.summary =
         format!("{} waiting, {} in flight, {} dead", jobs.waiting, jobs.in_flight, dead.waiting);

@@ -92,7 +92,9 @@ pub async fn run(
         wait_and_download(ctx, fleet, &submitted, Duration::from_secs(args.timeout), &dir, report)
             .await?;
     } else {
-        report.next.push("transcribe status <job id>   (or submit with --wait)".to_string());
+        report
+            .next
+            .push("./scripts/transcribe.sh status <job id>   (or submit with --wait)".to_string());
     }
     Ok(())
 }
@@ -117,9 +119,11 @@ fn expand(inputs: &[String]) -> anyhow::Result<Vec<Input>> {
                 return Err(UsageError(format!("no audio files in `{input}`")).into());
             }
             files.sort();
-            out.extend(files.into_iter().map(Input::Local));
+            for file in files {
+                out.push(Input::Local(non_empty(file)?));
+            }
         } else if path.is_file() {
-            out.push(Input::Local(path));
+            out.push(Input::Local(non_empty(path)?));
         } else {
             return Err(UsageError(format!(
                 "`{input}` is not a file, a folder or an s3:// address"
@@ -128,6 +132,20 @@ fn expand(inputs: &[String]) -> anyhow::Result<Vec<Input>> {
         }
     }
     Ok(out)
+}
+
+/// `path`, unless it is empty: a job for a 0-byte file can only fail on the worker.
+fn non_empty(path: PathBuf) -> anyhow::Result<PathBuf> {
+    let metadata =
+        std::fs::metadata(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    if metadata.len() == 0 {
+        return Err(UsageError(format!(
+            "`{}` is empty (0 bytes); nothing was uploaded or queued",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(path)
 }
 
 fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {

@@ -87,6 +87,16 @@ impl Fixture {
     }
 }
 
+/// Each `next:` line starts with a script the user can run from the project folder.
+fn assert_runnable_from_the_project(next: &[String]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for line in next {
+        let command = line.split_whitespace().next().unwrap_or_default();
+        assert!(command.starts_with("./scripts/"), "not a project script: {line}");
+        assert!(root.join(command).is_file(), "no such script: {line}");
+    }
+}
+
 fn submit_args(inputs: Vec<String>) -> SubmitArgs {
     SubmitArgs {
         inputs,
@@ -113,6 +123,8 @@ async fn c08_submit_uploads_under_literal_keys_and_sends_one_job_per_file() {
         .await
         .expect("submit");
     assert_eq!(report.count(Mark::Created), 2, "{report:?}");
+    assert!(report.next[0].starts_with("./scripts/transcribe.sh status "), "{:?}", report.next);
+    assert_runnable_from_the_project(&report.next);
 
     let bodies = fx.receive_all(fx.queue_url()).await;
     assert_eq!(bodies.len(), 2);
@@ -145,6 +157,41 @@ async fn submit_of_a_missing_file_is_a_usage_error() {
         .expect_err("error");
     assert_eq!(common::cli::exit_code_for(&error), 2, "{error:#}");
     assert!(fx.receive_all(fx.queue_url()).await.is_empty());
+}
+
+#[tokio::test]
+async fn submit_of_an_empty_file_is_a_usage_error_naming_it_and_uploads_nothing() {
+    let fx = fixture("cli-empty").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let good = dir.path().join("good.wav");
+    std::fs::write(&good, b"RIFF....").expect("write");
+    let empty = dir.path().join("empty.wav");
+    std::fs::write(&empty, b"").expect("write");
+    let inputs = vec![good.display().to_string(), empty.display().to_string()];
+
+    let error = fx.run(Command::Submit(submit_args(inputs))).await.expect_err("empty file");
+    let text = common::cli::render_error(&error);
+    assert_eq!(common::cli::exit_code_for(&error), 2, "{text}");
+    assert!(text.contains(&format!("`{}` is empty (0 bytes)", empty.display())), "{text}");
+    assert!(fx.receive_all(fx.queue_url()).await.is_empty());
+    let listed = fx.s3.list_objects_v2().bucket(&fx.settings.bucket).send().await.expect("list");
+    assert!(listed.contents().is_empty(), "uploaded: {:?}", listed.contents());
+}
+
+#[tokio::test]
+async fn submit_without_a_queue_url_is_bad_config_naming_step_020() {
+    let emulator = Emulator::start();
+    let project = TestProject::with_env(&testkit::local_env(&emulator, "cli-noqueue"));
+    let dir = tempfile::tempdir().expect("dir");
+    let audio = dir.path().join("talk.wav");
+    std::fs::write(&audio, b"RIFF....").expect("write");
+    let ctx = testkit::context("transcribe", &project, Scripted::new(Vec::new()));
+    let command = Command::Submit(submit_args(vec![audio.display().to_string()]));
+    let error = transcribe::run(ctx, command).await.expect_err("no queue url");
+    let text = common::cli::render_error(&error);
+    assert_eq!(common::cli::exit_code_for(&error), 2, "{text}");
+    assert!(text.contains("QUEUE_URL is not set"), "{text}");
+    assert!(text.contains("hint: run ./scripts/step-020-create-sqs-resources.sh"), "{text}");
 }
 
 #[tokio::test]
@@ -204,6 +251,8 @@ async fn queue_shows_depths_and_redrive_moves_the_requested_count_back() {
     assert_eq!(queue.data["queue"]["waiting"], 1);
     assert_eq!(queue.data["dead_letter_queue"]["waiting"], 3);
     assert_eq!(queue.count(Mark::Problem), 1);
+    assert!(queue.next[0].starts_with("./scripts/transcribe.sh redrive"), "{:?}", queue.next);
+    assert_runnable_from_the_project(&queue.next);
 
     let redrive = fx.run(Command::Redrive(RedriveArgs { count: 2 })).await.expect("redrive");
     assert_eq!(redrive.data["moved"], 2);

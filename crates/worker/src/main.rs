@@ -72,7 +72,9 @@ fn main() -> ExitCode {
         Err(error) => {
             eprint!("{}", common::cli::render_error(&error));
             let unusable = error.chain().any(|e| e.is::<EngineUnusable>());
-            ExitCode::from(if unusable { EXIT_ENGINE_FAILED } else { 1 })
+            let code =
+                if unusable { EXIT_ENGINE_FAILED } else { common::cli::exit_code_for(&error) };
+            ExitCode::from(code)
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
-use common::HintExt;
+use common::RequireSetting;
 use common::job::{JobMessage, WorkerState, WorkerStatus};
 use common::sdk::sqs::types::Message;
 use tokio::task::JoinHandle;
@@ -38,13 +38,7 @@ pub struct EngineUnusable(pub String);
 
 /// Runs a worker until `shutdown` is pulled, a spot notice arrives, or the idle timeout passes.
 pub async fn run_worker(config: WorkerConfig, shutdown: Shutdown) -> anyhow::Result<Outcome> {
-    let queue_url = config
-        .settings
-        .queue
-        .url
-        .clone()
-        .context("QUEUE_URL is not set")
-        .hint("run step-020-create-sqs-resources, which writes it")?;
+    let queue_url = config.settings.queue.url.clone().require("QUEUE_URL")?;
     let clients = Clients::new(&config).await;
     let board = StatusBoard::new(
         initial_status(&config),

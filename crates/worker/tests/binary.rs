@@ -91,3 +91,32 @@ fn help_documents_the_idle_exit_code() {
         "{text}"
     );
 }
+
+#[test]
+fn without_a_queue_url_the_worker_exits_2_naming_the_step_and_logs_without_colour() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env_file = dir.path().join(".env");
+    std::fs::write(
+        &env_file,
+        "AWS_REGION=us-east-2\nAWS_ENDPOINT_URL=http://127.0.0.1:9\nAUDIO_BUCKET=noqueue-audio\n",
+    )
+    .expect("write .env");
+    let output = Command::new(env!("CARGO_BIN_EXE_transcription-worker"))
+        .arg("--env-file")
+        .arg(&env_file)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the worker");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error: QUEUE_URL is not set"), "{stderr}");
+    assert!(
+        stderr.contains("hint: run ./scripts/step-020-create-sqs-resources.sh, which writes"),
+        "{stderr}"
+    );
+    // Logs piped to a file carry no colour codes.
+    assert!(stderr.contains("WHISPER_ENGINE=whisperx needs a GPU"), "a log line: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escape in piped logs: {stderr:?}");
+}

@@ -12,14 +12,32 @@ async fn with_ec2_settings(emulator: &Emulator, name: &str) -> TestProject {
 }
 
 #[tokio::test]
-async fn without_a_queue_url_the_hint_names_step_020() {
+async fn without_a_queue_url_it_exits_2_and_the_hint_names_step_020() {
     let emulator = Emulator::start();
     let project = with_ec2_settings(&emulator, "noqueue").await;
     let error = run(testkit::context(STEP, &project, Scripted::default()), Args::default())
         .await
         .expect_err("no queue");
     let text = common::cli::render_error(&error);
-    assert!(text.contains("QUEUE_URL is empty") && text.contains("step-020"), "{text}");
+    assert!(text.contains("QUEUE_URL is not set"), "{text}");
+    assert!(text.contains("run ./scripts/step-020-create-sqs-resources.sh"), "{text}");
+    assert_eq!(common::cli::exit_code_for(&error), 2, "{text}");
+}
+
+#[tokio::test]
+async fn without_subnets_it_exits_2_and_the_hint_names_step_100() {
+    let emulator = Emulator::start();
+    let project = with_ec2_settings(&emulator, "nosubnet").await;
+    let queue = format!("{}/123456789012/nosubnet-test-jobs", emulator.endpoint());
+    let env_file = project.root().join(".env");
+    common::dotenv::update(&env_file, &[("QUEUE_URL", &queue), ("SUBNET_IDS", "")]).expect("env");
+    let error = run(testkit::context(STEP, &project, Scripted::default()), Args::default())
+        .await
+        .expect_err("no subnets");
+    let text = common::cli::render_error(&error);
+    assert!(text.contains("SUBNET_IDS is not set"), "{text}");
+    assert!(text.contains("run ./scripts/step-100-setup-ec2-configuration.sh"), "{text}");
+    assert_eq!(common::cli::exit_code_for(&error), 2, "{text}");
 }
 
 #[tokio::test]

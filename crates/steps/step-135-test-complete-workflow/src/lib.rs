@@ -56,9 +56,11 @@ pub async fn run_path(ctx: Context, args: Args, path: DeploymentPath) -> anyhow:
             .await?;
     if live.is_empty() {
         let hint = if path == DeploymentPath::Docker {
-            "run ./scripts/step-220-launch-docker-worker.sh, then step-225 --wait"
+            "run ./scripts/step-220-launch-docker-worker.sh, \
+             then ./scripts/step-225-check-docker-health.sh --wait"
         } else {
-            "run ./scripts/step-120-launch-spot-worker.sh, then step-125 --wait"
+            "run ./scripts/step-120-launch-spot-worker.sh, \
+             then ./scripts/step-125-check-worker-health.sh --wait"
         };
         return Err(anyhow::anyhow!("no live {name} worker to take the job")).hint(hint);
     }

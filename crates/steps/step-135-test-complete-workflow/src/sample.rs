@@ -8,20 +8,16 @@ use anyhow::Context as _;
 use common::aws::SdkResultExt;
 use common::job::{JobMessage, JobRecord, JobState, OutputFormat, S3Uri, Transcript};
 use common::sdk::sqs;
-use common::{Context, HintExt, Settings};
+use common::{Context, HintExt, RequireSetting, Settings};
 use fleet::s3;
 
 /// The sample every end-to-end check transcribes, in the project folder.
 pub const SAMPLE: &str = "samples/hello-fleet.wav";
 
-/// The queue URL the jobs go to; an error names the step that makes the queue.
+/// The queue URL the jobs go to; missing, it is bad configuration (exit 2) and the hint
+/// names the step that makes the queue.
 pub fn queue_url(settings: &Settings) -> anyhow::Result<String> {
-    settings
-        .queue
-        .url
-        .clone()
-        .context("QUEUE_URL is empty")
-        .hint("run ./scripts/step-020-create-sqs-resources.sh")
+    settings.queue.url.clone().require("QUEUE_URL")
 }
 
 /// The sample's audio.
@@ -102,7 +98,7 @@ pub async fn wait_for_transcript(
                 spinner.finish("job failed");
                 let reason = record.error.unwrap_or_default();
                 return Err(anyhow::anyhow!("job `{}` failed: {reason}", job.job_id))
-                    .hint("the message is in the dead-letter queue; `transcribe queue` shows it");
+                    .hint("the message is in the dead-letter queue; `./scripts/transcribe.sh queue` shows it");
             }
         }
         if started.elapsed() >= timeout {

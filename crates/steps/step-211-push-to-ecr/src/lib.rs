@@ -14,7 +14,7 @@
 use common::docker::Docker;
 use common::registry::LocalRegistry;
 use common::sdk::ecr;
-use common::{Context, HintExt, Mark, Report, Settings};
+use common::{Context, HintExt, Mark, Report, RequireSetting, Settings};
 
 /// The step's name.
 pub const NAME: &str = "step-211-push-to-ecr";
@@ -125,11 +125,7 @@ async fn push_ecr(
     log: &std::path::Path,
     report: &mut Report,
 ) -> anyhow::Result<Pushed> {
-    let repository = settings
-        .ecr_repository_uri
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("ECR_REPOSITORY_URI is not set"))
-        .hint("run ./scripts/step-200-setup-docker-prerequisites.sh, which writes it")?;
+    let repository = settings.ecr_repository_uri.clone().require("ECR_REPOSITORY_URI")?;
     let config = common::aws::sdk_config(settings, &ctx.env, &Default::default()).await;
     let client = ecr::Client::new(&config);
     if let Some(digest) = ecr_digest(&client, &settings.ecr_repository, tag).await? {

@@ -19,7 +19,8 @@ async fn without_a_live_path_b_worker_the_hint_names_step_220_and_no_job_is_sent
         .expect_err("no worker");
     let text = common::cli::render_error(&error);
     assert!(text.contains("no live Path B worker"), "{text}");
-    assert!(text.contains("step-220-launch-docker-worker"), "{text}");
+    assert!(text.contains("run ./scripts/step-220-launch-docker-worker.sh"), "{text}");
+    assert!(text.contains("then ./scripts/step-225-check-docker-health.sh --wait"), "{text}");
     let received = sqs.receive_message().queue_url(&url).send().await.expect("receive");
     assert!(received.messages().is_empty(), "no job was sent");
 }

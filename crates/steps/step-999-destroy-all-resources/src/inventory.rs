@@ -7,7 +7,7 @@ use common::sdk::{ecr as ecr_sdk, iam as iam_sdk, s3, sqs};
 use common::{Context, Mark, Report, Settings};
 use step_999_terminate_workers::{PathFilter, Plan};
 
-use crate::{ec2, ecr, iam, storage};
+use crate::{ec2, ecr, iam, images, storage};
 
 /// The services the final check lists, in report order.
 pub const SERVICES: &[&str] = &["EC2", "ECR", "SQS", "S3", "IAM", "local"];
@@ -57,6 +57,8 @@ pub struct Inventory {
     pub iam: iam::Found,
     /// The local registry, when its folder exists (local mode).
     pub registry: Option<LocalRegistry>,
+    /// Worker images built or tagged on this machine.
+    pub images: images::Found,
 }
 
 /// One thing that exists.
@@ -116,6 +118,9 @@ impl Inventory {
         if let Some(registry) = &self.registry {
             add(false, "local", "local registry", registry.dir.display().to_string());
         }
+        for reference in &self.images.references {
+            add(false, "local", "local image", reference.clone());
+        }
         lines
     }
 
@@ -148,6 +153,7 @@ pub async fn discover(
         buckets: storage::find_buckets(&clients.s3, settings).await?,
         iam: iam::find(&clients.iam, scope).await?,
         registry,
+        images: images::find(ctx, settings).await?,
     })
 }
 
@@ -162,8 +168,10 @@ pub async fn verify(
 ) -> anyhow::Result<()> {
     let remaining = discover(ctx, settings, clients, scope).await?;
     let lines = remaining.lines();
+    // Outside local mode only worker images can remain locally; check them when listed.
+    let none_local = lines.iter().all(|l| l.service != "local");
     for service in SERVICES {
-        if *service == "local" && !settings.is_local() {
+        if *service == "local" && !settings.is_local() && none_local {
             continue;
         }
         let left: Vec<&Line> = lines

@@ -6,7 +6,8 @@
 //! spot requests, local runners and containers (step-999-terminate-workers), launch
 //! templates, the security group once the workers released it, the key pair, the ECR
 //! repository with its images, the queues, the bucket with every object version and delete
-//! marker, then the IAM policy, instance profile and role. It empties the `.env` keys that
+//! marker, the IAM policy, instance profile and role, then the local registry and the worker
+//! images built or tagged on this machine ([`images`]). It empties the `.env` keys that
 //! named those resources and ends by listing every service again: anything of the
 //! deployment that remains is a problem (exit 1). A second run finds nothing to delete.
 //!
@@ -17,6 +18,7 @@
 pub mod ec2;
 pub mod ecr;
 pub mod iam;
+pub mod images;
 pub mod inventory;
 pub mod local;
 pub mod storage;
@@ -60,6 +62,7 @@ pub async fn run(mut ctx: Context, args: Args) -> anyhow::Result<Report> {
     let mut report = Report::new(STEP);
 
     let found = discover(&ctx, &settings, &clients, &scope).await?;
+    local::report_unlisted_images(&ctx, &settings, &found.images, &mut report);
     let lines = found.lines();
     if lines.is_empty() {
         report.item(Mark::Info, "resources", "nothing of this deployment exists");
@@ -87,7 +90,7 @@ pub async fn run(mut ctx: Context, args: Args) -> anyhow::Result<Report> {
     let include_data = decide_data(&mut ctx, &found, args.include_data)?;
 
     let kept = destroy(&ctx, &settings, &clients, &found, include_data, &mut report).await?;
-    local::report_kept_files(&ctx, &settings, &mut report);
+    local::report_kept_files(&ctx, &mut report);
     let key_deleted = !found.ec2.key_pairs.is_empty();
     local::clear_env(&ctx, &settings, key_deleted, &mut report)?;
     verify(&ctx, &settings, &clients, &scope, kept.as_deref(), &mut report).await?;
@@ -149,5 +152,6 @@ async fn destroy(
     if let Some(registry) = &found.registry {
         local::delete_registry(registry, report)?;
     }
+    images::delete(&ctx.env, &found.images, report).await;
     Ok(kept)
 }

@@ -57,21 +57,35 @@ pub fn clear_env(
     Ok(())
 }
 
-/// Reports the project files teardown leaves on purpose, and why.
-pub fn report_kept_files(ctx: &Context, settings: &common::Settings, report: &mut Report) {
-    // TODO: remove the worker images that step-210 built on this machine (by repository name,
-    // local registry tags included); until then teardown names them so nothing hides.
+/// Says that worker images may remain when step-210 built here but no Docker engine answered.
+pub fn report_unlisted_images(
+    ctx: &Context,
+    settings: &Settings,
+    images: &crate::images::Found,
+    report: &mut Report,
+) {
     let context = ctx.project.local_dir().join("docker");
-    if context.exists() {
+    if let (true, Some(why)) = (context.exists(), &images.unlisted) {
         report.item(
             Mark::Skipped,
             "local images",
             format!(
-                "Docker images `{repo}:*` built on this machine and the build folder {} are \
-                 kept; remove them with `docker image rm` and `rm -r`",
-                context.display(),
+                "Docker images `{repo}:*` built on this machine may remain: the Docker engine \
+                 did not answer ({why}); remove them with `docker image rm`",
                 repo = settings.ecr_repository
             ),
+        );
+    }
+}
+
+/// Reports the project files teardown leaves on purpose, and why.
+pub fn report_kept_files(ctx: &Context, report: &mut Report) {
+    let context = ctx.project.local_dir().join("docker");
+    if context.exists() {
+        report.item(
+            Mark::Skipped,
+            "build folder",
+            format!("{} kept (build context and logs); remove it with `rm -r`", context.display()),
         );
     }
     let operator = ctx.project.local_dir().join(common::iam_policy::OPERATOR_POLICY_FILE);
