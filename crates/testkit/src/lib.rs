@@ -106,6 +106,11 @@ impl Emulator {
     }
 
     /// Clears all state of this emulator.
+    /// The emulator's process id, e.g. to read its CPU time in a benchmark.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn reset(&self) {
         self.request("POST", "/moto-api/reset").expect("reset the emulator");
     }

@@ -106,6 +106,15 @@ async fn main() -> anyhow::Result<()> {
          the job before; its outputs go up while the engine works on the next)"
     );
     let busy = median(&runs.iter().map(WorkerRun::busy_share).collect::<Vec<_>>());
+    let share = |cpu: fn(&WorkerRun) -> f64| {
+        median(&runs.iter().map(|r| cpu(r) / r.seconds).collect::<Vec<_>>())
+    };
+    println!(
+        "CPU beside the engine during the worker runs (median share of one core): worker \
+         process {:.3}, local emulator {:.3}",
+        share(|r| r.worker_cpu),
+        share(|r| r.emulator_cpu)
+    );
     println!(
         "engine busy share (sum of engine calls / wall time, median): {busy:.3} \
          (what the worker itself costs; the rest of a gap is the engine running slower than in \
@@ -183,6 +192,11 @@ struct WorkerRun {
     calls: (u64, u64),
     failed: u64,
     jobs: usize,
+    /// CPU seconds of this process (the worker loop and its clients) in the timed window.
+    worker_cpu: f64,
+    /// CPU seconds of the local emulator in the timed window: a cost AWS does not put on the
+    /// worker's cores, but here it competes with a CPU engine.
+    emulator_cpu: f64,
     stages: Vec<(String, f64)>,
 }
 
@@ -236,6 +250,8 @@ async fn through_worker(
         }
     });
     let calls_before = api_calls();
+    let emulator_pid = deployment.emulator.pid();
+    let cpu_before = (cpu_seconds("self"), cpu_seconds(&emulator_pid.to_string()));
     let started = Instant::now();
     for job in &inputs {
         deployment.send(&job.to_body()).await;
@@ -248,6 +264,7 @@ async fn through_worker(
     .await;
     let seconds = started.elapsed().as_secs_f64();
     let calls_after = api_calls();
+    let cpu_after = (cpu_seconds("self"), cpu_seconds(&emulator_pid.to_string()));
     sampler.abort();
     shutdown.request(StopReason::Signal);
     worker.await??;
@@ -260,6 +277,8 @@ async fn through_worker(
         calls: (calls_after.0 - calls_before.0, calls_after.1 - calls_before.1),
         failed,
         jobs: inputs.len(),
+        worker_cpu: cpu_after.0 - cpu_before.0,
+        emulator_cpu: cpu_after.1 - cpu_before.1,
         stages: stage_means(deployment, &inputs).await,
     })
 }
@@ -270,6 +289,27 @@ fn use_device_from_env(config: &mut transcription_worker::WorkerConfig) {
     if let Ok(device) = std::env::var("FLEET_ENGINE_DEVICE") {
         config.engine.device = device;
     }
+}
+
+/// User plus system CPU seconds of the process `pid` (`self` for this one), from `/proc`.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let output = std::process::Command::new("getconf").arg("CLK_TCK").output();
+    output
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn median(values: &[f64]) -> f64 {

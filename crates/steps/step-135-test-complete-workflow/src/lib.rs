@@ -36,7 +36,18 @@ impl Default for Args {
 }
 
 const REFERENCE: &str = "samples/hello-fleet.txt";
-const HEALTH_HINT: &str = "run ./scripts/step-125-check-worker-health.sh to see the workers";
+
+/// The health check that shows the workers of `path`, for a job that does not finish.
+fn health_hint(path: DeploymentPath) -> &'static str {
+    match path {
+        DeploymentPath::Docker => {
+            "run ./scripts/step-225-check-docker-health.sh to see the workers"
+        }
+        DeploymentPath::Traditional => {
+            "run ./scripts/step-125-check-worker-health.sh to see the workers"
+        }
+    }
+}
 
 /// Runs step 135.
 pub async fn run(ctx: Context, args: Args) -> anyhow::Result<Report> {
@@ -77,7 +88,7 @@ pub async fn run_path(ctx: Context, args: Args, path: DeploymentPath) -> anyhow:
 
     let timeout = Duration::from_secs(args.timeout);
     let transcript =
-        sample::wait_for_transcript(&ctx, &clients.s3, &settings, &job, timeout, HEALTH_HINT)
+        sample::wait_for_transcript(&ctx, &clients.s3, &settings, &job, timeout, health_hint(path))
             .await?;
     let total = submitted.elapsed().as_secs_f64();
     judge(&mut report, &transcript, &reference, args.max_wer);
@@ -147,5 +158,16 @@ fn record_measurement(ctx: &Context, settings: &Settings, path: DeploymentPath, 
     };
     if let Err(e) = common::measurements::record(&ctx.project, key, total) {
         ctx.ui.warn(&format!("could not record {key}: {e:#}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_job_points_at_the_health_check_of_its_path() {
+        assert!(health_hint(DeploymentPath::Docker).contains("step-225-check-docker-health"));
+        assert!(health_hint(DeploymentPath::Traditional).contains("step-125-check-worker-health"));
     }
 }
