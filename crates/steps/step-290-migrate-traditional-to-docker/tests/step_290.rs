@@ -219,6 +219,15 @@ async fn common_setup(project: &TestProject) {
     s100::run(yes(s100::STEP, project), Default::default()).await.expect("step-100");
 }
 
+/// Stops the local registry the flow starts for its project, also when an assertion fails.
+struct StopRegistry(common::registry::LocalRegistry);
+
+impl Drop for StopRegistry {
+    fn drop(&mut self) {
+        let _ = self.0.stop();
+    }
+}
+
 fn docker_answers() -> bool {
     std::process::Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
@@ -236,6 +245,10 @@ async fn whole_flow_with_docker_switches_only_after_the_check() {
     }
     let emulator = Emulator::start();
     let project = TestProject::local(&emulator, "docker-flow");
+    let registry =
+        common::registry::LocalRegistry::for_project(&project.project(), &ctx(&project).env)
+            .expect("registry");
+    let _stop_registry = StopRegistry(registry);
     common_setup(&project).await;
     deployment_path::write(&project.project(), DeploymentPath::Traditional).expect("path");
     set_bundle(&project, "a1b2c3d4e5f60718").await;
