@@ -177,8 +177,9 @@ pub fn render(
     let _ = writeln!(md, "## Cost\n");
     let _ = writeln!(
         md,
-        "Both paths run the same instance types, so the hourly spot price is the same; what differs \
-        is the time a worker is billed before it takes its first job (launch to healthy, above).\n"
+        "Both paths run the same instance types, so the hourly spot price is the same; what \
+        differs is the time a worker is billed before it takes its first job (launch to \
+        healthy, above).\n"
     );
     match prices {
         Ok(prices) => {

@@ -28,10 +28,12 @@ pub struct Args {
 pub fn trade_offs(path: DeploymentPath) -> String {
     let detail = match path {
         DeploymentPath::Traditional => {
-            "nothing to build; slower first boot (installs WhisperX and models); fewest moving parts"
+            "nothing to build; slower first boot (installs WhisperX and models); \
+             fewest moving parts"
         }
         DeploymentPath::Docker => {
-            "image built once, pinned and reused; faster, identical boots; needs ECR and Docker's GPU toolkit"
+            "image built once, pinned and reused; faster, identical boots; \
+             needs ECR and Docker's GPU toolkit"
         }
     };
     format!("{} — {detail}", path.title())

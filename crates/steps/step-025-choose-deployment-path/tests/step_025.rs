@@ -48,12 +48,8 @@ async fn docker_then_traditional_leaves_the_right_links_and_a_labelled_compariso
     let report = choose(&project, Some(DeploymentPath::Traditional), vec![Answer::Confirm(true)])
         .await
         .expect("switch");
-    assert!(
-        report
-            .items
-            .iter()
-            .any(|i| i.mark == Mark::Updated && i.detail == "docker → DEPLOYMENT_PATH=traditional")
-    );
+    let switched = "docker → DEPLOYMENT_PATH=traditional";
+    assert!(report.items.iter().any(|i| i.mark == Mark::Updated && i.detail == switched));
     assert_eq!(chosen(&project), "DEPLOYMENT_PATH=traditional\n");
     assert_eq!(link_text(&project, "launch-worker.sh"), "step-120-launch-spot-worker.sh");
     assert_eq!(link_text(&project, "check-health.sh"), "step-125-check-worker-health.sh");
